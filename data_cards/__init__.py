@@ -1,0 +1,1 @@
+"""Data cards, one Markdown file per task (shipped as package data)."""
