@@ -1,0 +1,264 @@
+"""The ``lrbench`` command line. The library never prints; this module owns the terminal.
+
+Errors are one line on stderr, no traceback. Exit codes: 2 bad usage or input, 1 runtime failure,
+3 verification failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from lrbench.registry import REGISTRY, config_fields, get_task, parse_value, spec_of
+
+EXIT_USAGE, EXIT_RUNTIME, EXIT_VERIFY = 2, 1, 3
+
+
+class CliError(click.ClickException):
+    """A one-line failure with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = code
+
+
+class Progress:
+    """Samples done / total, rate and ETA on stderr: redrawn in place on a terminal, a line every
+    few seconds otherwise (CI logs)."""
+
+    def __init__(self, label: str, unit: str = "samples"):
+        self.label, self.unit = label, unit
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        final = done >= total
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        eta_text = "--:--" if eta == float("inf") else time.strftime("%H:%M:%S", time.gmtime(eta))
+        line = f"{self.label} {done}/{total} {self.unit}  {rate:,.1f} {self.unit}/s  ETA {eta_text}"
+        if self.tty:
+            click.echo(f"\r\033[K{line}", err=True, nl=final)
+        else:
+            click.echo(line, err=True)
+
+
+def _task_from_options(name: str, size, length, settings, seed) -> tuple:
+    try:
+        spec = spec_of(name)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    params = {}
+    for flag, value in (("size", size), ("length", length)):
+        if value is None:
+            continue
+        if spec.size_param != flag:
+            allowed = f"--{spec.size_param}" if spec.size_param else "no size option (use --set)"
+            raise CliError(f"{spec.name} takes {allowed}, not --{flag}")
+        params[flag] = value
+    for item in settings:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise CliError(f"--set expects key=value (got {item!r})")
+        try:
+            params[key.strip()] = parse_value(spec, key.strip(), text)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    try:
+        task = get_task(spec.name, **params)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if seed < 0:
+        raise CliError(f"--seed must be a non-negative integer (got {seed})")
+    return spec, task
+
+
+def _task_options(f):
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")(f)
+    f = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Override a task parameter (repeatable); `lrbench tasks` lists them.")(f)
+    f = click.option("--length", type=int, default=None, help="Sequence length L of the atomic tasks.")(f)
+    f = click.option("--size", type=int, default=None, help="Image size M of pathfinder-seg (128, 256, 512).")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(package_name="lrbench-synth", prog_name="lrbench")
+def cli():
+    """lrbench: the synthetic long-range tasks of the DLR paper, generated, stored, scored."""
+
+
+@cli.command()
+def tasks():
+    """List the tasks, their parameters and defaults."""
+    for name, spec in REGISTRY.items():
+        params = ", ".join(f"{k}={v}" for k, v in config_fields(spec).items())
+        click.echo(f"{name:<18} id={spec.id:<3} {spec.kind:<10} {params}")
+        if spec.summary:
+            click.echo(f"{'':<18} {spec.summary}")
+
+
+def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict[str, int]:
+    splits = [s.strip() for s in splits_text.split(",") if s.strip()] if splits_text else list(spec.generate_splits)
+    bad = [s for s in splits if s not in spec.default_splits]
+    if bad or not splits:
+        raise CliError(f"--splits must name some of {', '.join(spec.default_splits)} (got {splits_text!r})")
+    sizes = {s: spec.default_splits[s] for s in splits}
+    for item in counts:
+        split, sep, text = item.partition("=")
+        split = split.strip()
+        if not sep or split not in spec.default_splits:
+            raise CliError(f"--num-samples expects SPLIT=N with SPLIT one of {', '.join(spec.default_splits)} (got {item!r})")
+        try:
+            n = int(text)
+        except ValueError:
+            raise CliError(f"--num-samples {split} must be an integer (got {text!r})") from None
+        if n < 1:
+            raise CliError(f"--num-samples {split} must be a positive integer (got {n})")
+        sizes[split] = n  # naming a split's count also selects that split
+    return sizes
+
+
+@cli.command()
+@click.argument("task")
+@_task_options
+@click.option("--out", type=click.Path(path_type=Path), default=lambda: os.environ.get("LRBENCH_DATA_DIR", "data"),
+              show_default="./data or $LRBENCH_DATA_DIR", help="Root directory; the dataset goes in a subdirectory.")
+@click.option("--splits", default=None, help="Comma-separated splits to write [default: val,test for the atomic "
+              "tasks, whose training data is the endless stream; train,val,test otherwise].")
+@click.option("--num-samples", "counts", multiple=True, metavar="SPLIT=N",
+              help="Samples in a split (repeatable), e.g. --num-samples test=1000.")
+@click.option("--shard-size", type=int, default=None, help="Samples per shard [default: ~128 MB of raw data].")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, help="Worker processes.")
+@click.option("--shards", default=None, metavar="SPEC",
+              help="Only these shards: K/N (every N-th from K, for job arrays) or ranges like 0-9,12.")
+@click.option("--force", is_flag=True, help="Delete what the dataset directory holds and start again.")
+def generate(task, size, length, settings, seed, out, splits, counts, shard_size, workers, shards, force):
+    """Write a task's dataset as sharded HDF5 with a manifest and data card (resumable)."""
+    from lrbench.generate import GenerateError, generate as run
+
+    spec, t = _task_from_options(task, size, length, settings, seed)
+    sizes = _parse_sizes(spec, splits, counts)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} is a file, not a directory")
+    directory = out / t.dir_name(seed)
+    try:
+        result = run(t, directory, seed=seed, sizes=sizes, shard_size=shard_size, workers=workers,
+                     shards=shards, force=force, progress=Progress(f"{t.name}"))
+    except GenerateError as exc:
+        raise CliError(str(exc), exc.code) from None
+    click.echo(f"{directory}: wrote {len(result.written)} shard(s), kept {len(result.skipped)} complete one(s)")
+    if result.manifest:
+        total = sum(e["num_samples"] for e in result.manifest["splits"].values())
+        click.echo(f"{directory}: complete, {total} samples in {', '.join(result.manifest['splits'])}; manifest written")
+    else:
+        click.echo(f"{directory}: {len(result.missing)} shard(s) still missing; rerun without --shards "
+                   "(or finish the other jobs) to write the manifest")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--deep", is_flag=True, help="Also regenerate samples and compare them byte for byte.")
+@click.option("--per-shard", type=int, default=None, help="With --deep: samples per shard to regenerate [default: all].")
+def verify(directory, deep, per_shard):
+    """Check sizes, sha256, fields and shapes of a dataset (exit 3 on any problem)."""
+    from lrbench.dataset import verify as run
+
+    if not directory.is_dir():
+        raise CliError(f"{directory} is not a directory")
+    if per_shard is not None and per_shard < 1:
+        raise CliError(f"--per-shard must be positive (got {per_shard})")
+    problems = run(directory, deep=deep, per_shard=per_shard, progress=Progress("verify") if deep else None)
+    if problems:
+        for p in problems:
+            click.echo(f"FAIL {p}")
+        raise CliError(f"{directory}: {len(problems)} problem(s); first: {problems[0]}", EXIT_VERIFY)
+    click.echo(f"OK {directory}" + (" (deep)" if deep else ""))
+
+
+def _load_sample(target: str, split, index, size, length, settings, seed):
+    """A sample from a dataset directory, or freshly generated from a task name."""
+    path = Path(target)
+    if path.is_dir():
+        from lrbench.dataset import open_dataset
+        from lrbench.manifest import ManifestError
+
+        try:
+            ds = open_dataset(path)
+            view = ds[split or ds.splits[-1]]
+            return ds.task, view[index]
+        except (ManifestError, KeyError, IndexError) as exc:
+            raise CliError(str(exc).strip("'\"")) from None
+    _, task = _task_from_options(target, size, length, settings, seed)
+    try:
+        return task, task.sample(index, split or "test", seed)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+@cli.command()
+@click.argument("target", metavar="TASK|DIR")
+@_task_options
+@click.option("--split", default=None, help="Split [default: test, or a dataset's last split].")
+@click.option("--index", type=int, default=0, help="Sample index.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write a PNG picture here.")
+def show(target, size, length, settings, seed, split, index, output):
+    """Show one sample: readable text on stdout, or a PNG picture with -o."""
+    from lrbench import show as views
+
+    task, sample = _load_sample(target, split, index, size, length, settings, seed)
+    if output is None:
+        click.echo(views.describe(task, sample))
+        return
+    if output.suffix.lower() != ".png":
+        raise CliError(f"-o must name a .png file (got {output})")
+    views.save_png(task, sample, output)
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("target", metavar="TASK|DIR")
+def card(target):
+    """Print a task's data card (or a dataset directory's README.md)."""
+    from lrbench import cards
+
+    path = Path(target)
+    if path.is_dir():
+        readme = path / "README.md"
+        if not readme.exists():
+            raise CliError(f"{path} has no README.md (not a generated dataset?)")
+        click.echo(readme.read_text(encoding="utf-8"), nl=False)
+        return
+    try:
+        click.echo(cards.render(target), nl=False)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the click group and turn every failure into one line and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="lrbench", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:  # usage errors, CliError
+        click.echo(f"lrbench: error: {exc.format_message()}", err=True)
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("lrbench: interrupted; completed shards are kept, rerun to resume", err=True)
+        code = 130
+    except OSError as exc:  # full disk, permissions, vanished files
+        click.echo(f"lrbench: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
+        code = EXIT_RUNTIME
+    sys.exit(code or 0)

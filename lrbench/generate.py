@@ -1,0 +1,380 @@
+"""Generate a dataset directory: plan shards, lock the directory, fill missing shards in a process
+pool, then write the manifest and the data card once every shard exists.
+
+Samples are pure functions of (task, config, seed, split, index), so the bytes of a shard depend
+only on its index range: worker count, shard order and interruptions cannot change them.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import socket
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lrbench import manifest as manifest_mod
+from lrbench.registry import Task, config_json, get_task
+from lrbench.seeding import SPLITS
+from lrbench.storage import SHARD_FORMAT, ShardInfo, sha256_file, shard_is_complete, shard_name, write_shard
+
+LOCK = ".lock"
+SHARD_TARGET_BYTES = 128 << 20  # raw bytes per shard before compression
+
+
+class GenerateError(Exception):
+    """A generation request that cannot be carried out; ``code`` is the CLI exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    split: str
+    shard: int  # index within the split
+    count: int  # shards in the split
+    first_index: int
+    num_samples: int
+
+    @property
+    def file(self) -> str:
+        return shard_name(self.split, self.shard, self.count)
+
+
+def default_shard_size(task: Task) -> int:
+    raw = sum(int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize for f in task.features.values())
+    return int(min(10_000, max(16, SHARD_TARGET_BYTES // max(1, raw))))
+
+
+def plan_shards(sizes: dict[str, int], shard_size: int) -> list[ShardJob]:
+    """Shards of every split, in split order; shard i of a split covers [i·size, (i+1)·size)."""
+    jobs = []
+    for split, n in sizes.items():
+        count = max(1, -(-n // shard_size))
+        for i in range(count):
+            first = i * shard_size
+            jobs.append(ShardJob(split, i, count, first, min(shard_size, n - first)))
+    return jobs
+
+
+def select_shards(jobs: list[ShardJob], spec: str) -> list[ShardJob]:
+    """``K/N``: every N-th shard starting at K (job arrays); or ``a-b,c``: global shard numbers."""
+    spec = spec.strip()
+    if "/" in spec:
+        k, n = _ints(spec.split("/", 1), spec)
+        if n < 1 or not 0 <= k < n:
+            raise GenerateError(f"--shards K/N needs 0 <= K < N (got {spec})", 2)
+        return jobs[k::n]
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        a, b = _ints([lo, hi or lo], spec)
+        if a > b or b >= len(jobs) or a < 0:
+            raise GenerateError(f"--shards range {part!r} is outside 0-{len(jobs) - 1}", 2)
+        chosen.update(range(a, b + 1))
+    return [job for i, job in enumerate(jobs) if i in chosen]
+
+
+def _ints(parts, spec) -> list[int]:
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise GenerateError(f"--shards must look like 3, 0-9, 0,4,7 or K/N (got {spec!r})", 2) from None
+
+
+def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: Callable[[], None] | None = None):
+    """Samples first..first+n-1 stacked per field in on-disk dtypes (ragged fields padded), plus
+    ``lengths`` when a field is ragged and ``digest`` when the task asks for one."""
+    features = task.features
+    arrays = {name: np.full((n, *f.shape), f.pad, dtype=f.dtype) for name, f in features.items()}
+    ragged = any(f.ragged for f in features.values())
+    if ragged:
+        arrays["lengths"] = np.zeros(n, dtype=np.int32)
+    if task.spec.digest:
+        arrays["digest"] = np.zeros((n, 16), dtype=np.uint8)
+    for k in range(n):
+        sample = task.sample(first + k, split, seed)
+        if set(sample) != set(features):
+            raise RuntimeError(f"{task.name} produced fields {sorted(sample)}, declared {sorted(features)}")
+        for name, f in features.items():
+            a = np.asarray(sample[name])
+            if f.ragged:
+                if a.shape[1:] != f.shape[1:] or len(a) > f.shape[0]:
+                    raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared at most {f.shape}")
+                arrays[name][k, : len(a)] = a
+                arrays["lengths"][k] = len(a)
+            else:
+                if a.shape != f.shape:
+                    raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared {f.shape}")
+                arrays[name][k] = a
+        if task.spec.digest:
+            tokens = np.ascontiguousarray(sample["inputs"], dtype=features["inputs"].dtype)
+            arrays["digest"][k] = np.frombuffer(hashlib.blake2b(tokens.tobytes(), digest_size=16).digest(), np.uint8)
+        if tick:
+            tick()
+    return arrays
+
+
+def shard_attrs(task: Task, seed: int, job: ShardJob) -> dict:
+    return {
+        "format_version": SHARD_FORMAT, "task": task.name, "config": config_json(task.config), "seed": seed,
+        "split": job.split, "first_index": job.first_index, "num_samples": job.num_samples,
+        "shard": job.shard, "num_shards": job.count,
+    }
+
+
+def write_job(task: Task, seed: int, directory: Path, job: ShardJob, tick=None) -> ShardInfo:
+    arrays = sample_arrays(task, seed, job.split, job.first_index, job.num_samples, tick)
+    compress = {name for name, f in task.features.items() if f.compress}
+    return write_shard(directory / job.file, arrays, shard_attrs(task, seed, job), compress)
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+_counter = None
+
+
+def _init_worker(counter) -> None:
+    global _counter
+    _counter = counter
+
+
+def _tick() -> None:
+    with _counter.get_lock():
+        _counter.value += 1
+
+
+def _run_job(name: str, params: dict, seed: int, directory: str, job: ShardJob) -> ShardInfo:
+    task = get_task(name, **params)
+    return write_job(task, seed, Path(directory), job, _tick)
+
+
+# --- locking ----------------------------------------------------------------------------------
+
+class DirLock:
+    """An flock on DIR/.lock: exclusive for a whole-dataset run, shared for ``--shards`` runs (which
+    then lock each of their shards exclusively). The kernel drops it when the holder dies, so a
+    killed run never blocks the rerun."""
+
+    def __init__(self, directory: Path, shared: bool):
+        self.path = directory / LOCK
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self.fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                holder = self.path.read_text().strip() or "another process"
+                raise GenerateError(f"{directory} is being written by {holder}; wait for it or use another --out") from None
+            raise
+        if not shared:
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, f"lrbench generate (pid {os.getpid()} on {socket.gethostname()})".encode())
+
+    def close(self) -> None:
+        os.close(self.fd)  # releases the flock
+
+
+def _shard_locks(directory: Path, jobs: list[ShardJob]) -> list[int]:
+    fds = []
+    for job in jobs:
+        fd = os.open(directory / f".{job.file}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            for other in fds:
+                os.close(other)
+            raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
+        fds.append(fd)
+    return fds
+
+
+# --- the whole run ----------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    directory: Path
+    written: list[str]
+    skipped: list[str]
+    missing: list[str]  # shards of the dataset that still don't exist (subset runs)
+    manifest: dict | None  # written when the dataset is complete
+
+
+def _check_same_dataset(directory: Path, task: Task, seed: int, old: dict | None) -> None:
+    if old is None:
+        return
+    same = (old["task"], old["config"], old["seed"]) == (task.name, json.loads(config_json(task.config)), seed)
+    if not same:
+        raise GenerateError(
+            f"{directory} holds another dataset ({old['task']}, seed {old['seed']}, config {json.dumps(old['config'])}); "
+            "use another --out, or --force to replace it", 2)
+
+
+def _merge_sizes(directory: Path, old: dict | None, sizes: dict[str, int]) -> dict[str, int]:
+    merged = {s: old["splits"][s]["num_samples"] for s in old["splits"]} if old else {}
+    for split, n in sizes.items():
+        if split in merged and merged[split] != n:
+            raise GenerateError(
+                f"split {split} in {directory} already has {merged[split]} samples (asked for {n}); "
+                "use --force to regenerate", 2)
+        merged[split] = n
+    return {s: merged[s] for s in SPLITS if s in merged}
+
+
+def _clear(directory: Path) -> None:
+    for path in directory.iterdir():
+        if path.suffix == ".h5" or path.name in (manifest_mod.MANIFEST, "README.md") or ".tmp-" in path.name:
+            path.unlink()
+
+
+def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int], shard_size: int | None = None,
+             workers: int = 1, shards: str | None = None, force: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> Result:
+    """Write (or resume) the dataset of ``task`` under ``out`` and return what happened.
+
+    ``sizes`` maps the splits to write to their number of samples; splits already in the
+    directory's manifest are kept. ``shards`` restricts the run to a subset (see select_shards).
+    """
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise GenerateError(f"--out {directory} exists and is not a directory", 2)
+    for split, n in sizes.items():
+        if n < 1:
+            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
+    shard_size = shard_size or default_shard_size(task)
+    if shard_size < 1:
+        raise GenerateError(f"shard size must be positive (got {shard_size})", 2)
+    if workers < 1:
+        raise GenerateError(f"workers must be positive (got {workers})", 2)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    lock = DirLock(directory, shared=shards is not None)
+    shard_fds: list[int] = []
+    try:
+        if force:
+            if shards is not None:
+                raise GenerateError("--force cannot be combined with --shards", 2)
+            _clear(directory)
+        try:
+            old = manifest_mod.read(directory)
+        except manifest_mod.ManifestError:
+            old = None
+        _check_same_dataset(directory, task, seed, old)
+        sizes = _merge_sizes(directory, old, sizes)
+        recorded = {}
+        if old:  # reuse the shard layout of splits that are already complete
+            for split, entry in old["splits"].items():
+                for info in entry["shards"]:
+                    recorded[info["file"]] = ShardInfo(**info)
+        jobs = []
+        for split, n in sizes.items():
+            files = [f for f in recorded if f.startswith(f"{split}-")]
+            if old and split in old["splits"] and files:
+                infos = [recorded[f] for f in files]
+                jobs += [ShardJob(split, i, len(infos), r.first_index, r.num_samples) for i, r in enumerate(infos)]
+            else:
+                jobs += plan_shards({split: n}, shard_size)
+        chosen = jobs if shards is None else select_shards(jobs, shards)
+        if shards is not None:
+            shard_fds = _shard_locks(directory, chosen)
+        for job in chosen:  # leftovers of killed runs
+            for tmp in directory.glob(f".{job.file}.tmp-*"):
+                tmp.unlink(missing_ok=True)
+
+        todo, skipped = [], []
+        for job in chosen:
+            path = directory / job.file
+            if path.exists() and shard_is_complete(path, shard_attrs(task, seed, job)):
+                skipped.append(job.file)
+            elif path.exists() and not _is_ours(path):
+                raise GenerateError(
+                    f"{path} was written with other parameters (task, config, seed or shard size); "
+                    "use the original ones, another --out, or --force", 2)
+            else:
+                todo.append(job)
+        infos = _run(task, seed, directory, todo, workers, progress)
+
+        missing = [job.file for job in jobs if not (directory / job.file).exists()]
+        result = Result(directory, [j.file for j in todo], skipped, missing, None)
+        if not missing:
+            by_split: dict[str, list[ShardInfo]] = {s: [] for s in sizes}
+            for job in jobs:
+                info = infos.get(job.file) or _info(directory, job)
+                by_split[job.split].append(info)
+            result.manifest = manifest_mod.build(task, seed, by_split, sizes)
+            manifest_mod.write(directory, result.manifest)
+            from lrbench import cards
+
+            cards.write_dataset_card(directory, task, result.manifest)
+        return result
+    finally:
+        for fd in shard_fds:
+            os.close(fd)
+        lock.close()
+
+
+def _is_ours(path: Path) -> bool:
+    """An unreadable file under a shard name is debris of this dataset (a truncated shard): redo it."""
+    try:
+        from lrbench.storage import read_attrs
+
+        read_attrs(path)
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _info(directory: Path, job: ShardJob) -> ShardInfo:
+    path = directory / job.file
+    return ShardInfo(job.file, job.first_index, job.num_samples, path.stat().st_size, sha256_file(path))
+
+
+def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: int, progress) -> dict[str, ShardInfo]:
+    total = sum(j.num_samples for j in jobs)
+    done = 0
+    infos: dict[str, ShardInfo] = {}
+    if progress:
+        progress(0, total)
+    if not jobs:
+        return infos
+    if workers == 1 or len(jobs) == 1:
+        def tick():
+            nonlocal done
+            done += 1
+            if progress and (done % 16 == 0 or done == total):
+                progress(done, total)
+
+        for job in jobs:
+            infos[job.file] = write_job(task, seed, directory, job, tick)
+        return infos
+
+    ctx = multiprocessing.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    params = json.loads(config_json(task.config))
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(counter,)) as pool:
+        pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+        try:
+            while pending:
+                finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    job = pending.pop(fut)
+                    infos[job.file] = fut.result()
+                if progress:
+                    progress(counter.value, total)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+    return infos
+

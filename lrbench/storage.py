@@ -1,0 +1,129 @@
+"""HDF5 shards: a dumb, crash-safe writer and a checked reader. Knows nothing about tasks.
+
+A shard holds one HDF5 dataset per field, first axis = sample, with explicit chunks of whole
+samples. Writes go to a temporary name in the same directory, are flushed and fsynced, then
+renamed, so a shard either exists complete under its final name or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SHARD_FORMAT = 1
+CHUNK_BYTES = 1 << 16  # aim for ~64 KiB chunks, always a whole number of samples
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    file: str
+    first_index: int
+    num_samples: int
+    bytes: int
+    sha256: str
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "first_index": self.first_index, "num_samples": self.num_samples,
+                "bytes": self.bytes, "sha256": self.sha256}
+
+
+def shard_name(split: str, i: int, n: int) -> str:
+    return f"{split}-{i:05d}-of-{n:05d}.h5"
+
+
+def sha256_file(path: str | Path, block: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_dir(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name, fsync and rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def _chunk_rows(row_bytes: int, n: int) -> int:
+    return int(max(1, min(n, CHUNK_BYTES // max(1, row_bytes))))
+
+
+def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict, compress: set[str] = frozenset()) -> ShardInfo:
+    """Write ``arrays`` (each [n, ...]) as one shard; ``compress`` names the gzip-1 fields.
+
+    ``attrs`` must hold ``first_index``; scalars and strings are stored as file attributes.
+    Returns the shard's size and sha256 as read back from the renamed file.
+    """
+    path = Path(path)
+    n = {len(a) for a in arrays.values()}
+    if len(n) != 1:
+        raise ValueError(f"fields disagree on the number of samples: {sorted(n)}")
+    (n,) = n
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w", track_order=False) as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value
+            for name, a in arrays.items():
+                row = a[0].nbytes if n else a.dtype.itemsize
+                kwargs = {}
+                if n and a.ndim > 0:
+                    kwargs["chunks"] = (_chunk_rows(row, n),) + a.shape[1:]
+                if name in compress:
+                    kwargs.update(compression="gzip", compression_opts=1)
+                f.create_dataset(name, data=a, track_times=False, **kwargs)
+            f.flush()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return ShardInfo(path.name, int(attrs["first_index"]), n, path.stat().st_size, sha256_file(path))
+
+
+def read_attrs(path: str | Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+
+
+def shard_is_complete(path: str | Path, expected_attrs: dict) -> bool:
+    """True when ``path`` opens and its identifying attributes match: a shard from an earlier,
+    interrupted run of the same dataset. Anything else (unreadable, other dataset) is redone."""
+    try:
+        attrs = read_attrs(path)
+    except (OSError, ValueError):
+        return False
+    return all(_same(attrs.get(k), v) for k, v in expected_attrs.items())
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.generic):
+        a = a.item()
+    if isinstance(b, (dict, list)):
+        return isinstance(a, str) and json.loads(a) == b
+    return a == b
