@@ -79,7 +79,7 @@ def _check_finite(a: np.ndarray, what: str) -> None:
     bad = int(flat.size - np.count_nonzero(flat))
     raise ValueError(
         f"{what} contain {bad} NaN or inf value{'s' if bad > 1 else ''} at evaluated positions "
-        f"(the first is {a.reshape(-1)[first]!r}); metrics need finite values"
+        f"(the first is {float(a.reshape(-1)[first])}); metrics need finite values"
     )
 
 
