@@ -245,6 +245,37 @@ def card(target):
         raise CliError(str(exc)) from None
 
 
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--predictions", required=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="One array [num_samples, ...] in sample order: .npy, .npz (single array or key "
+                   "'predictions') or .h5 (dataset 'predictions' or the only one).")
+@click.option("--split", default="test", help="Split to score.")
+@click.option("--per-batch", type=int, default=None, metavar="B",
+              help="The paper's protocol: the metric per batch of B samples, averaged "
+                   "[default: exact over the split].")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
+              help="Also write the result as JSON to OUT.")
+def score(directory, predictions, split, per_batch, json_out):
+    """Score predictions against a dataset split with the task's metrics (R², accuracy, macro-F1)."""
+    import json
+
+    from lrbench.scoring import format_result, score_dataset
+    from lrbench.storage import atomic_write_bytes
+
+    if not directory.is_dir():
+        raise CliError(f"{directory} is not a directory")
+    if per_batch is not None and per_batch < 1:
+        raise CliError(f"--per-batch must be a positive number of samples (got {per_batch})")
+    try:
+        result = score_dataset(directory, predictions, split=split, per_batch=per_batch)
+    except ValueError as exc:  # predictions that do not fit, NaN/inf, bad class ids
+        raise CliError(str(exc)) from None
+    if json_out is not None:
+        atomic_write_bytes(json_out, (json.dumps(result, indent=2) + "\n").encode())
+    click.echo(format_result(result))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group and turn every failure into one line and an exit code."""
     try:
