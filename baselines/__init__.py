@@ -1,0 +1,153 @@
+"""Reference baselines of the DLR paper as plain PyTorch modules (torch is the only dependency).
+
+    from lrbench.baselines import build, param_groups
+    model = build("dlr", d_input=3, d_output=1, d_model=128, d_state=4096)
+    y = model(x)                      # x [B, T, 3] -> y [B, T, 1]
+    y = model(x, t_out=32)            # decode only the last 32 positions -> [B, 32, 1]
+    opt = torch.optim.AdamW(param_groups(model, lr=1e-3, weight_decay=0.01))
+
+Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention. Config keys and
+their defaults are in `DEFAULTS[name]`; an unknown key is a ValueError naming the
+valid ones. Keys:
+  d_model (H), n_layers, prenorm, glu, dropout   the shared block (block.py)
+  vocab_size   None: inputs are float [B, T, d_input] through a Linear encoder;
+               an int: inputs are token ids [B, T] (long) through an Embedding,
+               and d_input must be None or equal to vocab_size (ListOps: 16)
+  t_out        decode only the last t_out positions (a forward argument overrides it)
+  d_state (N), dt_min, dt_max, bidirectional     DLR / DSS
+  kernel_chunk positions per chunk of the DLR/DSS kernel (None: automatic, see dlr.py)
+  n_heads, bidirectional, chunk_size             attention / local attention
+Defaults follow the paper: H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024;
+DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1] the DSS paper's.
+"""
+
+import math
+
+from .attention import Attention, LocalAttention
+from .block import Layer, Model
+from .dlr import DLR
+from .dss import DSS
+
+__all__ = ["MODELS", "DEFAULTS", "build", "kernel_parameters", "param_groups",
+           "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
+
+_BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
+              vocab_size=None, t_out=None)
+_SSM = dict(d_state=4096, bidirectional=False, kernel_chunk=None)
+_ATTN = dict(n_heads=4, bidirectional=False)
+
+DEFAULTS = {
+    "dlr": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
+    "dlr-prod": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
+    "dss": {**_BLOCK, **_SSM, "dt_min": 1e-3, "dt_max": 1e-1},
+    "attention": {**_BLOCK, **_ATTN},
+    "local-attention": {**_BLOCK, **_ATTN, "chunk_size": 1024},
+}
+MODELS = tuple(DEFAULTS)
+
+_POSITIVE = ("d_model", "n_layers", "d_state", "n_heads", "chunk_size")
+_POSITIVE_OR_NONE = ("vocab_size", "t_out", "kernel_chunk")
+_BOOL = ("prenorm", "glu", "bidirectional")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _config(name, d_input, config):
+    """Defaults overlaid with `config`, validated; raises ValueError saying what is allowed."""
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    valid = DEFAULTS[name]
+    unknown = sorted(set(config) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(unknown)} for model {name!r}; "
+                         f"valid keys: {', '.join(sorted(valid))}")
+    cfg = {**valid, **config}
+    for k in _POSITIVE:
+        if k in cfg and not (_is_int(cfg[k]) and cfg[k] > 0):
+            raise ValueError(f"{k} must be a positive int (got {cfg[k]!r})")
+    for k in _POSITIVE_OR_NONE:
+        if k in cfg and cfg[k] is not None and not (_is_int(cfg[k]) and cfg[k] > 0):
+            raise ValueError(f"{k} must be None or a positive int (got {cfg[k]!r})")
+    for k in _BOOL:
+        if k in cfg and not isinstance(cfg[k], bool):
+            raise ValueError(f"{k} must be True or False (got {cfg[k]!r})")
+    if not (isinstance(cfg["dropout"], (int, float)) and 0 <= cfg["dropout"] < 1):
+        raise ValueError(f"dropout must be in [0, 1) (got {cfg['dropout']!r})")
+    if "dt_min" in cfg:
+        lo, hi = cfg["dt_min"], cfg["dt_max"]
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi):
+            raise ValueError(f"need 0 < dt_min <= dt_max (got dt_min={lo!r}, dt_max={hi!r})")
+    if "n_heads" in cfg and cfg["d_model"] % (2 * cfg["n_heads"]):
+        raise ValueError(f"d_model must be a multiple of 2·n_heads (rotary pairs channels); "
+                         f"got d_model={cfg['d_model']}, n_heads={cfg['n_heads']}")
+    if cfg["vocab_size"] is None:
+        if not (_is_int(d_input) and d_input > 0):
+            raise ValueError(f"d_input must be a positive int (got {d_input!r})")
+    elif d_input is not None and d_input != cfg["vocab_size"]:
+        raise ValueError(f"with vocab_size={cfg['vocab_size']} the inputs are token ids; "
+                         f"d_input must be None or {cfg['vocab_size']} (got {d_input!r})")
+    return cfg
+
+
+def build(name, d_input, d_output, **config):
+    """Build baseline `name` mapping [B, T, d_input] (or ids [B, T]) -> [B, T, d_output].
+
+    The module's forward is `model(x, t_out=None)`; `model.config` holds the
+    resolved configuration (defaults included).
+    """
+    cfg = _config(name, d_input, config)
+    if not (_is_int(d_output) and d_output > 0):
+        raise ValueError(f"d_output must be a positive int (got {d_output!r})")
+    H = cfg["d_model"]
+
+    def mixer():
+        if name in ("dlr", "dlr-prod"):
+            return DLR(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
+                       prod=name == "dlr-prod", kernel_chunk=cfg["kernel_chunk"])
+        if name == "dss":
+            return DSS(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
+                       kernel_chunk=cfg["kernel_chunk"])
+        if name == "attention":
+            return Attention(H, cfg["n_heads"], cfg["bidirectional"])
+        return LocalAttention(H, cfg["n_heads"], cfg["bidirectional"], cfg["chunk_size"])
+
+    model = Model([mixer() for _ in range(cfg["n_layers"])], d_input, d_output, H,
+                  prenorm=cfg["prenorm"], glu=cfg["glu"], dropout=cfg["dropout"],
+                  vocab_size=cfg["vocab_size"], t_out=cfg["t_out"])
+    model.config = {"name": name, "d_input": d_input, "d_output": d_output, **cfg}
+    return model
+
+
+def kernel_parameters(model):
+    """The SSM kernel parameters (DLR's Λ and W, DSS's a, b, Δ and W) of any model.
+
+    A mixer marks them by listing their attribute names in `kernel_params`.
+    """
+    found = {}
+    for module in model.modules():
+        for attr in getattr(module, "kernel_params", ()):
+            p = getattr(module, attr)
+            found[id(p)] = p
+    return list(found.values())
+
+
+def param_groups(model, lr, kernel_lr=None, weight_decay=0.0):
+    """AdamW parameter groups: kernel parameters get `kernel_lr` (default `lr`) and no
+    weight decay (paper §2.3); every other parameter gets `lr` and `weight_decay`.
+
+    Returns a list of dicts with keys params, lr, weight_decay, name ("other" /
+    "kernel"); a group with no parameters is left out.
+    """
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number (got {lr!r})")
+    kernel = kernel_parameters(model)
+    ids = {id(p) for p in kernel}
+    other = [p for p in model.parameters() if id(p) not in ids]
+    groups = [
+        {"name": "other", "params": other, "lr": lr, "weight_decay": weight_decay},
+        {"name": "kernel", "params": kernel, "lr": lr if kernel_lr is None else kernel_lr,
+         "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
