@@ -38,11 +38,13 @@ def shard_name(split: str, i: int, n: int) -> str:
 
 
 def sha256_file(path: str | Path, block: int = 1 << 22) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
+        if hasattr(hashlib, "file_digest"):  # Python >= 3.11: reads into one reused buffer
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        h = hashlib.sha256()
         while chunk := f.read(block):
             h.update(chunk)
-    return h.hexdigest()
+        return h.hexdigest()
 
 
 def fsync_dir(path: str | Path) -> None:
