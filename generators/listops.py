@@ -44,7 +44,7 @@ OPS = ("MIN", "MAX", "MED", "SM")  # node_op codes 0..3
 IGNORE = -100
 P_OPERATOR = 0.25
 MIN_ACCEPTANCE = 1e-6  # below this a window is (practically) unreachable by rejection sampling
-FIRST_BATCH, MAX_BATCH = 32, 1 << 16  # candidate trees per batch: doubles after an empty batch
+FIRST_BATCH, MAX_BATCH = 64, 1 << 16  # candidate trees per batch: doubles after an empty batch
 
 TOKEN_NAMES = ("<pad>",) + tuple(str(v) for v in range(10)) + tuple("[" + op for op in OPS) + ("]",)
 
@@ -67,6 +67,12 @@ class ListOpsConfig:
         _check_int("max_args", self.max_args, 2, 32)
         _check_int("max_length", self.max_length, 1, 65536)
         _check_int("min_length", self.min_length, 1, self.max_length)
+        most = max_tokens(self.max_depth, self.max_args, self.max_length + 1)[1]
+        if most < self.min_length:
+            raise ValueError(
+                f"a tree with max_depth={self.max_depth}, max_args={self.max_args} has at most {most} tokens; "
+                f"min_length must be <= {most} (got {self.min_length})"
+            )
         p = acceptance_probability(self)
         if p < MIN_ACCEPTANCE:
             raise ValueError(
