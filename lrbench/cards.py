@@ -4,6 +4,7 @@ that ``generate`` writes: the task's card followed by the numbers of that datase
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -47,9 +48,24 @@ def dataset_section(manifest: dict) -> str:
     return "\n".join(lines)
 
 
+def size_category(n: int) -> str:
+    """The Hugging Face size bucket of n samples."""
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return label
+    return "10M<n<100M"
+
+
 def render(task_name: str, manifest: dict | None = None) -> str:
+    """The task's card; with a manifest, its size category fits the dataset and its numbers follow."""
     text = card_text(task_name).rstrip("\n") + "\n"
-    return text + dataset_section(manifest) if manifest else text
+    if not manifest:
+        return text
+    total = sum(entry["num_samples"] for entry in manifest["splits"].values())
+    text = re.sub(r"^(size_categories:).*?(?=^\S)", lambda m: f"{m.group(1)}\n  - {size_category(total)}\n",
+                  text, count=1, flags=re.M | re.S)
+    return text + dataset_section(manifest)
 
 
 def write_dataset_card(directory: str | Path, task, manifest: dict) -> None:

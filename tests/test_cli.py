@@ -72,6 +72,7 @@ def test_generate_verify_show_card(cli, dataset, tmp_path):
     assert cli("show", "shift", "--length", "64", "-o", png)[0] == 0 and png.read_bytes()[:4] == b"\x89PNG"
     code, out, _ = cli("card", dataset)
     assert code == 0 and "## This dataset" in out and "| val | 30 |" in out
+    assert "size_categories:\n  - n<1K\n" in out, "the size bucket fits this dataset, not the defaults"
     code, out, _ = cli("tasks")
     assert code == 0 and out.splitlines()[0].startswith("shift")
     code, out, _ = cli("generate", "--help")
