@@ -24,8 +24,10 @@ from torch import nn
 
 TWO_PI = 2 * math.pi
 # Complex elements of the λ^j block (and of one group of prefactored W) when
-# the caller gives no chunk: 2^22 complex64 = 32 MiB per block.
+# the caller gives no chunk: 2^22 complex64 = 32 MiB per block. Chunks are at
+# least MIN_CHUNK long, so that per-channel λ (DSS) still gets usable matmuls.
 BLOCK_ELEMENTS = 2**22
+MIN_CHUNK = 32
 
 
 def powers(log_lam, ls):
@@ -52,6 +54,21 @@ def _plan(L, chunk, H, Hz):
     return C, M, G
 
 
+def _groups(log_lam, C, M, G):
+    """For each group of up to G chunks: (first chunk m0, count g, starts l0 [g], λ^{l0} [S, Hz, g, N]).
+
+    λ^{l0} = λ^{m0·C} · λ^{i·C} (i < g): one accurate vector per group times one
+    accurate table, instead of a float64 power for every chunk and λ.
+    """
+    dev = log_lam.device
+    Q = powers(log_lam, torch.arange(G, device=dev) * C)  # λ^{iC}: [S, Hz, N, G]
+    for m0 in range(0, M, G):
+        g = min(G, M - m0)
+        base = powers(log_lam, torch.tensor([m0 * C], device=dev))  # λ^{m0·C}: [S, Hz, N, 1]
+        lam0 = (base * Q[..., :g]).transpose(-1, -2)  # [S, Hz, g, N]
+        yield m0, g, torch.arange(m0, m0 + g, device=dev) * C, lam0
+
+
 class _Vandermonde(torch.autograd.Function):
     """K[s, h, l] = Σ_n W[s, h, n] · exp(l · log_lam[s, h or 0, n]), for 0 ≤ l < L.
 
@@ -69,10 +86,7 @@ class _Vandermonde(torch.autograd.Function):
         dev = W.device
         P = powers(log_lam, torch.arange(C, device=dev))  # λ^j: [S, Hz, N, C]
         K = W.new_empty(S, H, L)
-        for m0 in range(0, M, G):
-            l0 = torch.arange(m0, min(m0 + G, M), device=dev) * C  # chunk starts: [g]
-            g = l0.numel()
-            lam0 = powers(log_lam, l0).transpose(-1, -2)  # λ^{l0}: [S, Hz, g, N]
+        for m0, g, _, lam0 in _groups(log_lam, C, M, G):
             Wp = (W.unsqueeze(2) * lam0).reshape(S, Hz, -1, N)  # rows (h, g): [S, Hz, H/Hz·g, N]
             a, b = m0 * C, min((m0 + g) * C, L)
             K[:, :, a:b] = (Wp @ P).reshape(S, H, g * C)[:, :, : b - a]  # [S, H, b-a]
@@ -95,14 +109,11 @@ class _Vandermonde(torch.autograd.Function):
         jr = j.to(log_lam.real.dtype)
         gW = torch.zeros_like(W)  # Σ_l G_l λ^l: [S, H, N]
         gz = torch.zeros_like(W)  # Σ_l G_l l λ^l, times W: [S, H, N]
-        for m0 in range(0, M, G):
-            l0 = torch.arange(m0, min(m0 + G, M), device=dev) * C  # [g]
-            g = l0.numel()
+        for m0, g, l0, lam0 in _groups(log_lam, C, M, G):
             Gg = Gc[:, :, m0 * C : (m0 + g) * C].reshape(S, Hz, -1, C)  # [S, Hz, R, C]
             # One matmul gives both Σ_j G λ^j and Σ_j G·j·λ^j for every chunk.
             XY = torch.cat([Gg, Gg * jr], dim=2) @ PT  # [S, Hz, 2R, N]
             X, Y = (t.reshape(S, H, g, N) for t in XY.chunk(2, dim=2))
-            lam0 = powers(log_lam, l0).transpose(-1, -2)  # [S, Hz, g, N]
             T = X * lam0  # Σ_{l in chunk} G_l λ^l: [S, H, g, N]
             gW += T.sum(2)
             # l = l0 + j, so Σ G·l·λ^l = l0·T + λ^{l0}·Y.
@@ -116,11 +127,11 @@ class _Vandermonde(torch.autograd.Function):
 def vandermonde(log_lam, W, L, chunk=None):
     """Kernel K [S, H, L] (complex) = Σ_n W_n λ_n^l, chunked over l; see `_Vandermonde`.
 
-    `chunk` (positions per chunk) bounds memory at ~4 blocks of N×chunk complex
-    numbers; None picks it so that a block holds BLOCK_ELEMENTS.
+    `chunk` (positions per chunk) bounds memory at a few blocks of S·Hz·N·chunk
+    complex numbers; None picks it so that a block holds BLOCK_ELEMENTS.
     """
     if chunk is None:
-        chunk = max(1, BLOCK_ELEMENTS // (log_lam.shape[0] * log_lam.shape[1] * log_lam.shape[2]))
+        chunk = max(MIN_CHUNK, BLOCK_ELEMENTS // log_lam.numel())
     return _Vandermonde.apply(log_lam, W, L, chunk)
 
 
