@@ -13,8 +13,9 @@ The paper's Figure 4 forms the N×L matrix λ_n^l, which needs 32 GB at
 N = 4096, L = 2^20. `vandermonde` below never does: it splits l = m·C + j into
 chunks of C positions, so λ^l = λ^{mC} · λ^j, where λ^j (j < C) is one N×C
 matrix shared by every chunk and λ^{mC} is a cheap per-chunk prefactor. A group
-of chunks then costs one dense matmul, and the backward pass recomputes the
-same blocks instead of storing them. Memory is O(H·L + N·C) both ways.
+of chunks then costs one dense matmul; the backward pass keeps only the λ^j
+block and forms the per-chunk products again instead of storing them. Memory is
+O(H·L + N·C) both ways.
 """
 
 import math
@@ -54,19 +55,26 @@ def _plan(L, chunk, H, Hz):
     return C, M, G
 
 
-def _groups(log_lam, C, M, G):
+def _tables(log_lam, C, G):
+    """P = λ^j (j < C) [S, Hz, N, C] and Q = λ^{iC} (i < G) [S, Hz, N, G], in one `powers` call."""
+    dev = log_lam.device
+    ls = torch.cat([torch.arange(C, device=dev), torch.arange(G, device=dev) * C])
+    return powers(log_lam, ls).split([C, G], dim=-1)
+
+
+def _groups(log_lam, Q, C, M, G):
     """For each group of up to G chunks: (first chunk m0, count g, starts l0 [g], λ^{l0} [S, Hz, g, N]).
 
-    λ^{l0} = λ^{m0·C} · λ^{i·C} (i < g): one accurate vector per group times one
-    accurate table, instead of a float64 power for every chunk and λ.
+    λ^{l0} = λ^{m0·C} · λ^{iC} (i < g): a product of two accurate powers, never a
+    power taken by repeated multiplication. (torch.full, not torch.tensor([...]):
+    a host-to-device copy would stall the stream.)
     """
-    dev = log_lam.device
-    Q = powers(log_lam, torch.arange(G, device=dev) * C)  # λ^{iC}: [S, Hz, N, G]
     for m0 in range(0, M, G):
         g = min(G, M - m0)
-        base = powers(log_lam, torch.tensor([m0 * C], device=dev))  # λ^{m0·C}: [S, Hz, N, 1]
-        lam0 = (base * Q[..., :g]).transpose(-1, -2)  # [S, Hz, g, N]
-        yield m0, g, torch.arange(m0, m0 + g, device=dev) * C, lam0
+        lam0 = Q[..., :g]  # [S, Hz, N, g]
+        if m0:
+            lam0 = powers(log_lam, torch.full((1,), m0 * C, device=Q.device)) * lam0
+        yield m0, g, torch.arange(m0, m0 + g, device=Q.device) * C, lam0.transpose(-1, -2)
 
 
 class _Vandermonde(torch.autograd.Function):
@@ -83,33 +91,30 @@ class _Vandermonde(torch.autograd.Function):
         S, H, N = W.shape
         Hz = log_lam.shape[1]
         C, M, G = _plan(L, chunk, H, Hz)
-        dev = W.device
-        P = powers(log_lam, torch.arange(C, device=dev))  # λ^j: [S, Hz, N, C]
+        P, Q = _tables(log_lam, C, G)  # λ^j: [S, Hz, N, C], λ^{iC}: [S, Hz, N, G]
         K = W.new_empty(S, H, L)
-        for m0, g, _, lam0 in _groups(log_lam, C, M, G):
+        for m0, g, _, lam0 in _groups(log_lam, Q, C, M, G):
             Wp = (W.unsqueeze(2) * lam0).reshape(S, Hz, -1, N)  # rows (h, g): [S, Hz, H/Hz·g, N]
             a, b = m0 * C, min((m0 + g) * C, L)
             K[:, :, a:b] = (Wp @ P).reshape(S, H, g * C)[:, :, : b - a]  # [S, H, b-a]
-        ctx.save_for_backward(log_lam, W)
+        ctx.save_for_backward(log_lam, W, P, Q)  # O(N·C): one block and a small table
         ctx.plan, ctx.L = (C, M, G), L
         return K
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_K):
-        log_lam, W = ctx.saved_tensors
+        log_lam, W, P, Q = ctx.saved_tensors
         (C, M, G), L = ctx.plan, ctx.L
         S, H, N = W.shape
-        Hz = log_lam.shape[1]
-        dev = W.device
+        Hz = P.shape[1]
         Gc = W.new_zeros(S, H, M * C)  # zero-padded to whole chunks: [S, H, M·C]
         Gc[:, :, :L] = grad_K.conj()
-        j = torch.arange(C, device=dev)
-        PT = powers(log_lam, j).transpose(-1, -2)  # recomputed, not stored: [S, Hz, C, N]
-        jr = j.to(log_lam.real.dtype)
+        PT = P.transpose(-1, -2)  # [S, Hz, C, N]
+        jr = torch.arange(C, device=W.device, dtype=P.real.dtype)  # [C]
         gW = torch.zeros_like(W)  # Σ_l G_l λ^l: [S, H, N]
         gz = torch.zeros_like(W)  # Σ_l G_l l λ^l, times W: [S, H, N]
-        for m0, g, l0, lam0 in _groups(log_lam, C, M, G):
+        for m0, g, l0, lam0 in _groups(log_lam, Q, C, M, G):
             Gg = Gc[:, :, m0 * C : (m0 + g) * C].reshape(S, Hz, -1, C)  # [S, Hz, R, C]
             # One matmul gives both Σ_j G λ^j and Σ_j G·j·λ^j for every chunk.
             XY = torch.cat([Gg, Gg * jr], dim=2) @ PT  # [S, Hz, 2R, N]
