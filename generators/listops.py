@@ -15,21 +15,21 @@ operator has uniform{2..max_args} children and a uniform operator; leaves are un
 has (leaves + 2 * operators) tokens, and a sample is a tree of that process *conditioned on*
 min_length <= tokens <= max_length.
 
-How we sample it exactly, fast. Grow the tree level by level (breadth first). At a level with c
-nodes, the c (leaf-or-operator, number of children) draws are i.i.d., so they can be split into
-(1) the histogram of those draws (how many leaves, how many operators with k children) and
-(2) their arrangement, which given the histogram is a uniformly random permutation of it.
-The token count, and hence acceptance, depends on the histograms alone, and the next level's size is
-the sum of children counts. So: (a) run the histogram chain for a batch of candidate trees at once
-(a binomial and a multinomial per level), dropping a candidate as soon as it must end outside the
-window (too many tokens already, or too few even if every open node grew to its maximum), and
-keep the first accepted candidate in batch order; (b) shuffle each level of that one candidate into
-place, draw operators and digits, and evaluate bottom-up with segment reductions. When
-min_length > 1 every accepted tree has an operator root, so candidates are drawn with an operator
-root (conditioning the proposal on an event that contains the acceptance event changes nothing).
-Operator draws and digits are i.i.d. and independent of the shape, so drawing them after
-acceptance is exact too. tests/test_listops.py checks the result against a literal recursive
-rejection sampler.
+How we sample it exactly, fast. Grow the tree level by level (breadth first). The c nodes of a
+level draw i.i.d. (leaf, or operator with k children), so the draws split into (1) their counts:
+o ~ Binomial(c, 1/4) operators with i.i.d. uniform{2..max_args} children counts, and (2) their
+arrangement, which given the counts is a uniformly random permutation of the level. The token count
+(hence acceptance) and the next level's size depend on the counts alone. So: (a) grow a batch of
+candidate trees at once as counts only (one binomial and one draw of children counts per level for
+the whole batch), drop a candidate as soon as it must end outside the window (too many tokens
+already, or too few even if every open node grew to its maximum), and keep the accepted candidate
+with the smallest index (an empty batch is followed by one twice as large); (b) shuffle each level
+of that one tree into place, draw its operators and digits, evaluate bottom-up with sorted segment
+reductions and lay out the tokens top-down. When min_length > 1 every accepted tree has an operator
+root, so candidates are proposed with one (conditioning the proposal on an event that contains the
+acceptance event leaves the conditional law unchanged). Operators and digits are i.i.d. and
+independent of the shape, so drawing them after acceptance is exact too. tests/test_listops.py
+compares the result with a literal recursive rejection sampler.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ IGNORE = -100
 P_OPERATOR = 0.25
 MIN_ACCEPTANCE = 1e-6  # below this a window is (practically) unreachable by rejection sampling
 FIRST_BATCH, MAX_BATCH = 64, 1 << 16  # candidate trees per batch: doubles after an empty batch
+POOL = 8192  # children counts drawn at a time while growing candidates
 
 TOKEN_NAMES = ("<pad>",) + tuple(str(v) for v in range(10)) + tuple("[" + op for op in OPS) + ("]",)
 
@@ -125,72 +126,74 @@ def acceptance_probability(cfg: ListOpsConfig) -> float:
     return float(token_count_pmf(cfg)[cfg.min_length : cfg.max_length + 1].sum())
 
 
-def _accepted_histograms(rng: np.random.Generator, cfg: ListOpsConfig) -> np.ndarray:
-    """Level histograms of one accepted tree: [levels, max_args + 1]; column 0 counts leaves,
-    column k >= 2 counts operators with k children (column 1 stays 0)."""
+def _accepted_levels(rng: np.random.Generator, cfg: ListOpsConfig) -> list[tuple[int, np.ndarray]]:
+    """The levels of one accepted tree, root first: (number of nodes, children counts of its
+    operators in draw order)."""
     batch = FIRST_BATCH
     while True:
-        hist = _first_accepted(rng, cfg, batch)
-        if hist is not None:
-            return hist
+        levels = _first_accepted(rng, cfg, batch)
+        if levels is not None:
+            return levels
         batch = min(2 * batch, MAX_BATCH)
 
 
-def _first_accepted(rng: np.random.Generator, cfg: ListOpsConfig, batch: int) -> np.ndarray | None:
-    D, A = cfg.max_depth, cfg.max_args
-    kids = np.arange(2, A + 1)
-    pk = np.full(A - 1, 1.0 / (A - 1))
-    most = max_tokens(D, A, cfg.max_length + 1)
+def _first_accepted(rng: np.random.Generator, cfg: ListOpsConfig, batch: int) -> list | None:
+    """Grow ``batch`` candidate trees level by level as counts only; return the levels of the
+    accepted candidate with the smallest index, or None when none is accepted."""
+    D, A, lo, hi = cfg.max_depth, cfg.max_args, cfg.min_length, cfg.max_length
+    most = max_tokens(D, A, hi + 1)
     idx = np.arange(batch)  # candidates still growing, ascending
-    nodes = np.ones(batch, dtype=np.int64)  # nodes at the current depth
-    tokens = np.zeros(batch, dtype=np.int64)  # tokens of all shallower levels and this one
-    levels = []  # per depth: (idx, nodes, operator histogram [n, A-1])
+    nodes = np.ones(batch, dtype=np.int64)  # their nodes at the current depth
+    tokens = np.zeros(batch, dtype=np.int64)  # their tokens on all levels so far
+    pool, used = np.empty(0, dtype=np.int64), 0  # i.i.d. children counts, handed out in order
+    levels = []  # per depth: idx, nodes, and each candidate's slice [start, end) of kids
     best = batch  # smallest accepted index so far; larger indices cannot win any more
     for d in range(1, D + 1):
         if d == D:
             ops = np.zeros_like(nodes)
-        elif d == 1 and cfg.min_length > 1:
+        elif d == 1 and lo > 1:
             ops = nodes  # accepted trees have an operator root; propose only those
         else:
             ops = rng.binomial(nodes, P_OPERATOR)
-        h = rng.multinomial(ops, pk) if d < D else np.zeros((len(idx), A - 1), dtype=np.int64)
-        levels.append((idx, nodes, h))
-        nxt = h @ kids  # nodes at depth d+1
-        tokens = tokens + nodes + ops  # every node opens one token, every operator closes one
-        fits = (tokens + nxt <= cfg.max_length) & (tokens + nxt * most[d + 1] >= cfg.min_length)
-        done = fits & (nxt == 0)
+        ends = ops.cumsum()
+        n = int(ends[-1])
+        if used + n > len(pool):
+            pool, used = np.concatenate([pool[used:], rng.integers(2, A + 1, size=max(POOL, n))]), 0
+        kids = pool[used : used + n]  # children of this level's operators, candidate after candidate
+        used += n
+        csum = np.zeros(n + 1, dtype=np.int64)
+        kids.cumsum(out=csum[1:])
+        starts = ends - ops
+        nxt = csum[ends]
+        nxt -= csum[starts]  # nodes at depth d+1
+        levels.append((idx, nodes, starts, ends, kids))
+        tokens += nodes  # every node opens one token,
+        tokens += ops  # every operator closes one
+        ok = tokens + nxt <= hi
+        if most[d + 1] < lo:  # deep levels: drop candidates that cannot reach min_length any more
+            ok &= tokens + nxt * most[d + 1] >= lo
+        leaf = nxt == 0
+        done = ok & leaf
         if done.any():
-            best = min(best, int(idx[done][0]))
-        grow = fits & (nxt > 0) & (idx < best)
-        if not grow.any():
+            done &= tokens >= lo
+            if done.any():
+                best = min(best, int(idx[done.argmax()]))
+                ok &= idx < best
+        grow = (ok > leaf).nonzero()[0]  # fits and has another level
+        if len(grow) == 0:
             break
         idx, nodes, tokens = idx[grow], nxt[grow], tokens[grow]
     if best == batch:
         return None
-    rows = []
-    for level_idx, level_nodes, h in levels:
-        at = np.searchsorted(level_idx, best)
+    out = []
+    for level_idx, level_nodes, starts, ends, kids in levels:
+        at = level_idx.searchsorted(best)
         if at == len(level_idx) or level_idx[at] != best:
             break
-        row = np.zeros(A + 1, dtype=np.int64)
-        row[2:] = h[at]
-        row[0] = level_nodes[at] - h[at].sum()
-        rows.append(row)
-        if h[at].sum() == 0:
+        out.append((int(level_nodes[at]), kids[starts[at] : ends[at]]))
+        if starts[at] == ends[at]:
             break
-    return np.stack(rows)
-
-
-def _segment_values(op: np.ndarray, k: np.ndarray, child_values: np.ndarray) -> np.ndarray:
-    """Values of operators with codes ``op`` whose k[i] children are consecutive in child_values."""
-    starts = np.cumsum(k) - k
-    seg = np.repeat(np.arange(len(k)), k)
-    low = np.minimum.reduceat(child_values, starts)
-    high = np.maximum.reduceat(child_values, starts)
-    total = np.add.reduceat(child_values, starts) % 10
-    ordered = np.sort(seg * 16 + child_values) & 15  # children sorted within each segment
-    med = (ordered[starts + (k - 1) // 2] + ordered[starts + k // 2]) // 2
-    return np.choose(op, [low, high, med, total])
+    return out
 
 
 def listops_subtrees(rng: np.random.Generator, cfg: ListOpsConfig) -> dict[str, np.ndarray]:
@@ -200,51 +203,75 @@ def listops_subtrees(rng: np.random.Generator, cfg: ListOpsConfig) -> dict[str, 
     node_op 3, 2, 1.  Returns inputs uint8 [n], targets / node_height / node_op int8 [n]
     (-100 / -1 / -1 away from ']').
     """
-    hist = _accepted_histograms(rng, cfg)
-    # Arrangement: given a level's histogram, its order is a uniform permutation. k = 0 marks a leaf.
-    kids = [rng.permutation(np.repeat(np.arange(cfg.max_args + 1), row)) for row in hist]
-    is_op = [k > 0 for k in kids]
-    n_ops = [int(m.sum()) for m in is_op]
-    op_all = rng.integers(0, 4, size=sum(n_ops))
-    digit_all = rng.integers(0, 10, size=sum(len(k) for k in kids) - sum(n_ops))
-    op_at = np.split(op_all, np.cumsum(n_ops)[:-1])  # operator codes per level, breadth-first
-    digit_at = np.split(digit_all, np.cumsum([len(k) - o for k, o in zip(kids, n_ops)])[:-1])
+    levels = _accepted_levels(rng, cfg)
+    bounds = np.cumsum([0] + [m for m, _ in levels]).tolist()  # level d is nodes bounds[d]:bounds[d+1]
+    M = bounds[-1]  # nodes, breadth first
+    k = np.zeros(M, dtype=np.int64)  # children per node, 0 for a leaf
+    for d, (m, kids) in enumerate(levels):
+        level = k[bounds[d] : bounds[d + 1]]
+        level[m - len(kids) :] = kids
+        rng.shuffle(level)  # given the level's draws, their order is a uniform permutation
+    ops_idx = k.nonzero()[0]  # (n_ops,) operators, breadth first
+    K = k[ops_idx]
+    op = rng.integers(0, 4, size=len(ops_idx))
+    is_leaf = k == 0
+    digits = rng.integers(0, 10, size=M - len(ops_idx))
+    first_child = k.cumsum()[ops_idx] - K + 1  # children of an operator are consecutive
+    parent16 = np.zeros(M, dtype=np.int64)
+    parent16[1:] = (ops_idx * 16).repeat(K)  # sort key: parent, then value (0..9)
+    op_lo = ops_idx.searchsorted(bounds).tolist()  # operators of level d: op_lo[d]:op_lo[d+1]
+    # With its children sorted by value, MIN takes the first, MAX the last, MED the middle one(s).
+    pick = np.where(op == 1, K - 1, np.where(op == 2, (K - 1) // 2, 0))
+    pick1 = first_child + pick
+    pick2 = first_child + np.where(op == 2, K // 2, pick)
+    is_sm = op == 3
 
-    # Bottom-up: value, height, token count of every node, level by level.
-    value, height, size = [None] * len(kids), [None] * len(kids), [None] * len(kids)
-    for d in range(len(kids) - 1, -1, -1):
-        k, m = kids[d], is_op[d]
-        value[d] = np.empty(len(k), dtype=np.int64)
-        height[d] = np.zeros(len(k), dtype=np.int64)
-        size[d] = np.ones(len(k), dtype=np.int64)
-        value[d][~m] = digit_at[d]
-        if n_ops[d]:
-            starts = np.cumsum(k[m]) - k[m]
-            value[d][m] = _segment_values(op_at[d], k[m], value[d + 1])
-            height[d][m] = np.maximum.reduceat(height[d + 1], starts) + 1
-            size[d][m] = np.add.reduceat(size[d + 1], starts) + 2
+    # Bottom-up, one level at a time: value, token count and height of every operator.
+    vs = np.ones((M, 2), dtype=np.int64)
+    value, size = vs[:, 0], vs[:, 1]
+    value[is_leaf] = digits
+    height = np.zeros(M, dtype=np.int64)
+    ordered = np.empty(M, dtype=np.int64)
+    for d in range(len(levels) - 2, -1, -1):
+        o = slice(op_lo[d], op_lo[d + 1])
+        b, c = bounds[d + 1], bounds[d + 2]  # the children of level d are level d+1
+        s = ordered[b:c]
+        np.add(parent16[b:c], value[b:c], out=s)
+        s.sort()
+        s &= 15  # children's values, sorted within each parent
+        v = ordered[pick1[o]]
+        v += ordered[pick2[o]]
+        v >>= 1  # MED of an even count: floor of the mean of the middle two
+        sums = np.add.reduceat(vs[:c], first_child[o], axis=0)  # (ops, 2): sum of values, of sizes
+        at = ops_idx[o]
+        value[at] = np.where(is_sm[o], sums[:, 0] % 10, v)
+        size[at] = sums[:, 1] + 2
+        height[at] = np.maximum.reduceat(height[:c], first_child[o]) + 1
 
-    # Top-down: position of every node's first token; children follow their parent's open token.
-    first = [np.zeros(1, dtype=np.int64)]
-    for d in range(len(kids) - 1):
-        k, m = kids[d][is_op[d]], is_op[d]
-        before = np.cumsum(size[d + 1]) - size[d + 1]  # tokens of earlier nodes on the next level
-        first.append(before + np.repeat(first[d][m] + 1 - before[np.cumsum(k) - k], k))
+    # Top-down: each node's first token. A child starts 1 + (tokens of its earlier siblings) after
+    # its parent's open token.
+    before = size.cumsum()
+    before -= size  # tokens of the nodes before it in breadth-first order
+    offset = before[1:] - (before[first_child] - 1).repeat(K)
+    first = np.zeros(M, dtype=np.int64)
+    for d in range(len(levels) - 1):
+        o = slice(op_lo[d], op_lo[d + 1])
+        b, c = bounds[d + 1], bounds[d + 2]
+        first[b:c] = first[ops_idx[o]].repeat(K[o]) + offset[b - 1 : c - 1]
 
-    n = int(size[0][0])
+    n = int(size[0])
     inputs = np.empty(n, dtype=np.uint8)
+    inputs[first[is_leaf]] = DIGIT0 + digits
+    open_at = first[ops_idx]
+    inputs[open_at] = OPEN0 + op
+    close = open_at + size[ops_idx] - 1
+    inputs[close] = CLOSE
     targets = np.full(n, IGNORE, dtype=np.int8)
+    targets[close] = value[ops_idx]
     node_height = np.full(n, -1, dtype=np.int8)
+    node_height[close] = height[ops_idx]
     node_op = np.full(n, -1, dtype=np.int8)
-    for d in range(len(kids)):
-        m = is_op[d]
-        inputs[first[d][~m]] = DIGIT0 + digit_at[d]
-        inputs[first[d][m]] = OPEN0 + op_at[d]
-        close = first[d][m] + size[d][m] - 1
-        inputs[close] = CLOSE
-        targets[close] = value[d][m]
-        node_height[close] = height[d][m]
-        node_op[close] = op_at[d]
+    node_op[close] = op
     return {"inputs": inputs, "targets": targets, "node_height": node_height, "node_op": node_op}
 
 
