@@ -312,7 +312,7 @@ def _render(node, targets: np.ndarray, depth: int) -> str:
     return f"{TOKEN_NAMES[op]} {inner} ]={value}"
 
 
-def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 1200) -> str:
+def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 800) -> str:
     """A readable view of one sample: summary, the top of the expression with every shown
     sub-expression's value (deeper ones elided as ``[MAX …]=7``), one innermost sub-expression in
     full, and counts of sub-expressions by height and operator."""

@@ -4,6 +4,7 @@ checked against a literal recursive rejection sampler of the same tree process."
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -351,3 +352,28 @@ def test_length_distribution_matches_the_exact_one(ours_small, default_samples):
         lengths = np.array([len(s["inputs"]) for s in samples]) - cfg.min_length
         observed = np.bincount(np.searchsorted(cut, lengths, side="left"), minlength=len(cut) + 1)
         assert len(observed) >= 3 and stats.chisquare(observed, expected).pvalue > ALPHA, (cfg, observed, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# The data card
+
+
+def test_data_card_matches_the_library():
+    text = (Path(__file__).resolve().parents[1] / "data_cards" / "listops-subtrees.md").read_text(encoding="utf-8")
+    front = text.split("---")[1]
+    assert "lrbench_task: listops-subtrees" in front and "lrbench_task_id: 12" in front
+    for section in ("Summary", "Definition", "Fields", "Splits and sizes", "Parameters", "How it is generated",
+                    "Statistics", "Intended use", "Limitations", "Citation"):
+        assert f"\n## {section}\n" in text, section
+    for name, default in [("max_depth", 15), ("max_args", 9), ("min_length", 7000), ("max_length", 8192)]:
+        assert f"| `{name}` | {default} |" in text
+    for split, n in lrbench.get_task("listops-subtrees").spec.default_splits.items():
+        assert f"| {split} | {n:,} |" in text
+    # the worked example is the library's output
+    s = lrbench.get_task("listops-subtrees", min_length=20, max_length=40).sample(0, split="test", seed=0)
+    rows = {line.split()[0]: line.split()[1:] for line in text.split("### Worked example")[1].split("```")[1].splitlines()
+            if line.strip()}
+    assert rows["token"] == [listops.TOKEN_NAMES[t] for t in s["inputs"]]
+    assert rows["inputs"] == [str(t) for t in s["inputs"]]
+    for field in ("targets", "node_height", "node_op"):
+        assert rows[field] == ["." if v < 0 else str(v) for v in s[field]], field
