@@ -7,7 +7,16 @@
     ds["test"][7]                                       # the same arrays, read from HDF5
 """
 
-from lrbench.registry import Task, get_task, list_tasks
+import os as _os
+
+# In a plain checkout (nothing installed) generators/, baselines/ and data_cards/ sit beside this
+# package rather than inside it; let them resolve as lrbench.generators etc., as an install maps them.
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_root = _os.path.dirname(_here)
+if not _os.path.isdir(_os.path.join(_here, "generators")) and _os.path.isfile(_os.path.join(_root, "generators", "atomic.py")):
+    __path__.append(_root)  # noqa: F821 - __path__ exists in a package's __init__
+
+from lrbench.registry import Task, get_task, list_tasks  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Task", "get_task", "list_tasks", "open_dataset", "__version__"]
