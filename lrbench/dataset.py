@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from lrbench import manifest as manifest_mod
+from lrbench.generate import sample_digest
 from lrbench.registry import Task, get_task
 from lrbench.storage import read_attrs, sha256_file
 
@@ -189,6 +190,7 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
                 n = shard["num_samples"]
                 picks = range(n) if per_shard is None or per_shard >= n else np.unique(
                     np.linspace(0, n - 1, max(1, per_shard)).round().astype(int))
+                digests = view._file(view.shards.index(shard))["digest"] if ds.task.spec.digest else None
                 for j in picks:
                     i = shard["first_index"] + int(j)
                     stored, fresh = view[i], ds.task.sample(i, split, ds.seed)
@@ -196,6 +198,10 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
                         if not np.array_equal(stored[name], np.asarray(fresh[name]).astype(f.dtype)):
                             problems.append(f"{shard['file']}: sample {i} field {name} differs from a fresh generation")
                             break
+                    if digests is not None:
+                        want = sample_digest(stored["inputs"], ds.task.features["inputs"].dtype)
+                        if not np.array_equal(digests[int(j)], want):
+                            problems.append(f"{shard['file']}: sample {i} digest does not match its inputs")
                 done += n
                 if progress:
                     progress(done, total)

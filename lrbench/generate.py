@@ -92,6 +92,12 @@ def _ints(parts, spec) -> list[int]:
         raise GenerateError(f"--shards must look like 3, 0-9, 0,4,7 or K/N (got {spec!r})", 2) from None
 
 
+def sample_digest(inputs: np.ndarray, dtype: str) -> np.ndarray:
+    """16-byte blake2b of a sample's inputs in their on-disk dtype: equal digests, equal inputs."""
+    tokens = np.ascontiguousarray(inputs, dtype=dtype)
+    return np.frombuffer(hashlib.blake2b(tokens.tobytes(), digest_size=16).digest(), np.uint8)
+
+
 def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: Callable[[], None] | None = None):
     """Samples first..first+n-1 stacked per field in on-disk dtypes (ragged fields padded), plus
     ``lengths`` when a field is ragged and ``digest`` when the task asks for one."""
@@ -118,8 +124,7 @@ def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: C
                     raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared {f.shape}")
                 arrays[name][k] = a
         if task.spec.digest:
-            tokens = np.ascontiguousarray(sample["inputs"], dtype=features["inputs"].dtype)
-            arrays["digest"][k] = np.frombuffer(hashlib.blake2b(tokens.tobytes(), digest_size=16).digest(), np.uint8)
+            arrays["digest"][k] = sample_digest(sample["inputs"], features["inputs"].dtype)
         if tick:
             tick()
     return arrays
