@@ -276,6 +276,74 @@ def score(directory, predictions, split, per_batch, json_out):
     click.echo(format_result(result))
 
 
+@cli.command()
+@click.option("--model", required=True, metavar="NAME",
+              help="dlr, dlr-prod, dss, attention, local-attention, or package.module:factory (your own "
+                   "torch module, built as factory(d_input, d_output, task)).")
+@click.option("--task", "tasks", multiple=True, metavar="TASK",
+              help="Task to run (repeatable) [default: the preset's suite of registered tasks].")
+@click.option("--preset", default=None, metavar="NAME",
+              help="paper, paper-deep, paper-l512, paper-shift, quick or smoke [default: paper on CUDA, quick otherwise].")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda when present].")
+@click.option("--data", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="A dataset from `lrbench generate`, or a root holding them; what is missing is generated on the fly.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="RUNDIR",
+              help="Run directory: logs, checkpoints, results.json/.md [default: runs/MODEL-PRESET].")
+@click.option("--steps", type=int, default=None, help="Training steps of every run [default: the preset's].")
+@click.option("--seed", type=int, default=0, help="Seed of the model initialisation and of generated data.")
+@click.option("--workers", type=int, default=None,
+              help="Data-loader processes per GPU/process [default: up to 8 on CUDA, 0 on CPU].")
+@click.option("--resume", is_flag=True, help="Require RUNDIR to hold this run (it resumes automatically anyway).")
+def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resume):
+    """Train a baseline on the tasks, select on validation, report test metrics next to the paper's."""
+    from lrbench import evaluate as harness
+
+    main_rank = os.environ.get("RANK", "0") == "0"
+    bars: dict[str, Progress] = {}
+    run_dir: list[str] = []
+
+    def on_event(e: dict) -> None:
+        if not main_rank:
+            return
+        kind = e["event"]
+        where = f"[{e['index'] + 1}/{e['total']}] {e.get('job', '')}" if "index" in e else ""
+        if kind == "plan":
+            run_dir.append(e["out"])
+            how = "resuming the run it holds (automatic)" if e["resuming"] and not resume else (
+                "resuming (--resume)" if e["resuming"] else "new run")
+            click.echo(f"lrbench evaluate: preset {e['preset']} ({e['preset_reason']}: {e['description']}); "
+                       f"device {e['device']} x{e['world_size']}; {len(e['jobs'])} run(s) -> {e['out']}, {how}",
+                       err=True)
+        elif kind == "skip":
+            click.echo(f"{where}: already done (test {e['row']['metric']} {e['row']['test']:.4f})", err=True)
+        elif kind == "start":
+            if e["resume_step"] is not None:
+                click.echo(f"{where}: resuming at step {e['resume_step']}/{e['steps']} from {e['checkpoint']}", err=True)
+            else:
+                data_from = ", ".join(f"{k} {v}" for k, v in e["data"].items())
+                click.echo(f"{where}: {e['model']} for {e['steps']} steps ({data_from})", err=True)
+            bars[e["job"]] = Progress(where, unit="steps")
+        elif kind == "step":
+            bar = bars[e["job"]]
+            val = "" if e["val"] is None else f" val {e['metric']}={e['val']:.4f}"
+            bar.label = f"{where}{val}"
+            bar(e["step"], e["steps"])
+        elif kind == "done":
+            r = e["row"]
+            paper = "" if r["paper"] is None else f" (paper {r['paper']:.3f})"
+            click.echo(f"{where}: test {r['metric']} {r['test']:.4f}{paper}, best val {r['val']:.4f} at step "
+                       f"{r['best_step']}, {r['ms_per_step']:.1f} ms/step", err=True)
+
+    try:
+        rows = harness.evaluate(model, list(tasks) or None, preset, device=device, data=data, out=out, steps=steps,
+                                seed=seed, resume=resume, workers=workers, on_event=on_event)
+    except harness.EvaluateError as exc:
+        raise CliError(str(exc), exc.code) from None
+    if main_rank and rows:
+        click.echo(harness.results_markdown(rows), nl=False)
+        click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group and turn every failure into one line and an exit code."""
     try:
