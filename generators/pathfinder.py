@@ -379,9 +379,9 @@ class _Builder:
         return new
 
 
-def _try_scene(rng: np.random.Generator, cfg: PathfinderConfig, scene: Scene) -> bool:
+def _try_scene(rng: np.random.Generator, cfg: PathfinderConfig, scene: Scene, builder=None) -> bool:
     n_main, n_dis = cfg.contour_length, cfg.distractor_length
-    b = _Builder(cfg, scene.margin)
+    b = (builder or _Builder)(cfg, scene.margin)  # benchmarks pass a slow full-frame builder
     start_circle = [scene.marked == 0, scene.marked == 1]
     end_circle = [False, False]
     end_circle[scene.marked if scene.connected else 1 - scene.marked] = True
@@ -559,7 +559,28 @@ def pathfinder_seg(rng: np.random.Generator, cfg: PathfinderConfig) -> dict[str,
 
 
 # ----------------------------------------------------------------------------------------------
-# Picture for `lrbench show -o file.png`.
+# Views for `lrbench show` (text) and `lrbench show -o file.png` (picture).
+
+
+def describe(sample: dict[str, np.ndarray], cfg: PathfinderConfig | None = None, width: int = 64) -> str:
+    """A text view: class shares, then the image at most `width` characters wide, one character
+    per block of pixels: '2' / '1' where the block holds label-2 / label-1 pixels, 'o' a circle
+    (pixels >= 240), '.' other lit pixels (distractors), ' ' black."""
+    img, lab = np.asarray(sample["inputs"]), np.asarray(sample["targets"])
+    M = img.shape[0]
+    f = max(1, -(-M // width))  # block size
+    counts = np.bincount(lab.ravel(), minlength=3)
+    lines = [f"pathfinder-seg {M}x{M}  connected={int(sample['connected'])}  labels 0/1/2: "
+             + " / ".join(f"{c:,} ({100 * c / lab.size:.1f} %)" for c in counts)
+             + f"  lit pixels {100 * (img > 0).mean():.1f} %",
+             f"1 character = {f}x{f} pixels; 2/1 = main path labels, o = circle, . = other lit pixels"]
+    blocks = lambda a: a[: M // f * f, : M // f * f].reshape(M // f, f, M // f, f).max(axis=(1, 3))
+    lab_b, lit_b, circ_b = blocks(lab), blocks(img > 0), blocks(img >= 240)
+    chars = np.where(lab_b == 2, "2", np.where(lab_b == 1, "1", np.where(circ_b, "o", np.where(lit_b, ".", " "))))
+    lines += ["".join(row).rstrip() for row in chars]
+    return "\n".join(lines)
+
+
 
 LABEL_COLOURS = np.array([[0, 0, 0], [230, 159, 0], [86, 180, 233]], dtype=np.float64)  # 0, 1, 2
 

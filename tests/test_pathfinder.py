@@ -365,17 +365,20 @@ REFERENCE = {128: (0.94, 0.21), 256: (0.97, 0.10), 512: (0.98, 0.09)}  # backgro
 
 
 def test_class_balance_near_the_reference(generated):
-    """Measured on this small batch. Tolerances: background ±1.5 points, nonzero pixels ±30 % of the
-    reference value. The reference figures come from a few images; per image the background share
-    varies by about ±0.7 points at 128 and the lit share by about ±10 % (benchmarks/pathfinder_stats.py
-    measures 200 images per size), so these bounds leave room for batch noise yet catch a changed
-    stroke width, anti-aliasing reach or object count (each moves them by more)."""
+    """Measured on this small batch. Tolerances: background within 1 point of the reference, nonzero
+    pixels within 20 % of it. The reference figures are whole percents from a few images (their
+    labels also caught the Lanczos ringing of the original's resize), so they are good to about half
+    a point and 10 %; ours barely vary per image (standard deviation below 0.1 point for both over
+    200 images, benchmarks/pathfinder_stats.py), so a batch of 3 already gives the mean. A changed
+    anti-aliasing reach or number of objects moves them further (measured at 128: anti-aliasing
+    reach 0.6 px instead of 1.5: background +2.8 points, nonzero pixels -48 %; 12 distractors
+    instead of 16: nonzero pixels -18 %)."""
     for M, (bg_ref, lit_ref) in REFERENCE.items():
         samples = [s for _, _, s in generated[M]]
         bg = np.mean([(s["targets"] == 0).mean() for s in samples])
         lit = np.mean([(s["inputs"] > 0).mean() for s in samples])
-        assert abs(bg - bg_ref) <= 0.015, (M, bg)
-        assert abs(lit - lit_ref) <= 0.3 * lit_ref, (M, lit)
+        assert abs(bg - bg_ref) <= 0.01, (M, bg)
+        assert abs(lit - lit_ref) <= 0.2 * lit_ref, (M, lit)
         share2 = [(s["targets"] == 2).sum() / (s["targets"] > 0).sum() for s in samples if s["connected"]]
         if share2:  # the two main paths have the same number of dashes: about half each
             assert 0.4 <= np.mean(share2) <= 0.6, (M, share2)
@@ -402,3 +405,15 @@ def test_picture_is_image_beside_colour_coded_mask(generated):
     assert (right[lab == 0].max(axis=1) <= 0.3 * 255 + 1).all()  # background dimmed
     spec_picture = lrbench.get_task("pathfinder-seg").spec.picture
     assert spec_picture is pf.picture
+
+
+def test_text_view(generated):
+    cfg, _, s = generated[128][0]
+    text = pf.describe(s, cfg)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"pathfinder-seg 128x128  connected={int(s['connected'])}")
+    art = lines[2:]
+    assert len(art) == 64 and max(len(line) for line in art) <= 64
+    body = "".join(art)
+    assert ("2" in body) == bool(s["connected"]) and "1" in body
+    assert lrbench.get_task("pathfinder-seg").spec.describe is pf.describe
