@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from lrbench.generators import atomic
+from lrbench.generators import listops
+from lrbench.generators import pathfinder
 from lrbench.seeding import fixed_rng, sample_rng
 
 Sample = dict[str, np.ndarray]
@@ -120,6 +122,34 @@ REGISTRY: dict[str, TaskSpec] = {
                 lambda c: _atomic_features((c.length, 3), (atomic.solve_size(c.length), 1)),
                 "solve A X = B, A fixed by the seed",
                 fixed=lambda rng, c: atomic.haar_orthogonal(rng, atomic.solve_size(c.length))),
+        TaskSpec(
+            name="listops-subtrees", id=12, config=listops.ListOpsConfig, generate=listops.listops_subtrees,
+            features=lambda c: {
+                "inputs": Feature("uint8", (c.max_length,), ragged=True, pad=0, compress=True),
+                "targets": Feature("int8", (c.max_length,), ragged=True, pad=-100, compress=True),
+                "node_height": Feature("int8", (c.max_length,), ragged=True, pad=-1, compress=True),
+                "node_op": Feature("int8", (c.max_length,), ragged=True, pad=-1, compress=True),
+            },
+            kind="tagging", metrics=("token_accuracy",), num_classes=10, size_param=None,
+            dir_label=lambda cfg: "listops-subtrees",
+            default_splits={"train": 96_000, "val": 2_000, "test": 2_000},
+            generate_splits=("train", "val", "test"), digest=True, describe=listops.describe,
+            summary="tag every ']' of a long bracketed MIN/MAX/MED/SM expression with its sub-expression's value",
+        ),
+        TaskSpec(
+            name="pathfinder-seg", id=13, config=pathfinder.PathfinderConfig, make_config=pathfinder.make_config,
+            generate=pathfinder.pathfinder_seg,
+            features=lambda c: {
+                "inputs": Feature("uint8", (c.size, c.size), compress=True),
+                "targets": Feature("uint8", (c.size, c.size), compress=True),
+                "connected": Feature("uint8", ()),
+            },
+            kind="tagging", metrics=("macro_f1", "macro_accuracy"), num_classes=3, size_param="size",
+            dir_label=lambda c: f"pathfinder-seg-{c.size}",
+            default_splits={"train": 96_000, "val": 2_000, "test": 2_000},
+            generate_splits=("train", "val", "test"), picture=pathfinder.picture, describe=pathfinder.describe,
+            summary="label each pixel: on the main path with circles at both ends (2), on another main path (1), else 0",
+        ),
     ]
 }
 
@@ -153,6 +183,8 @@ def build_config(spec: TaskSpec, params: dict[str, Any]):
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for task {spec.name}; "
             f"valid parameters: {', '.join(allowed)}"
         )
+    # JSON round trips turn tuples into lists; the configs are frozen and hashable, so undo that
+    params = {k: tuple(v) if isinstance(allowed[k], tuple) and isinstance(v, list) else v for k, v in params.items()}
     try:
         return (spec.make_config or spec.config)(**params)
     except TypeError as exc:  # wrong-typed values inside dataclass arithmetic

@@ -190,3 +190,27 @@ def test_full_disk_leaves_no_half_written_shard(tmp_path, monkeypatch):
     names = sorted(os.listdir(tmp_path / "d"))
     assert "test-00000-of-00001.h5" not in names and not [n for n in names if "tmp" in n]
     assert lrbench.open_dataset(tmp_path / "d").splits == ["val"], "the earlier manifest is intact"
+
+
+def test_digests_catch_cross_split_repeats_and_tampering(tmp_path):
+    """A ListOps window so small that expressions repeat: verify reports them; --deep also checks
+    each stored digest against its stored inputs."""
+    from lrbench.dataset import verify
+
+    task = lrbench.get_task("listops-subtrees", min_length=1, max_length=5, max_depth=3)
+    result = generate(task, tmp_path / "d", sizes={"train": 40, "test": 40}, shard_size=40)
+    problems = verify(result.directory)
+    assert any("appear in both train and test" in p for p in problems), problems
+
+    task = lrbench.get_task("listops-subtrees", min_length=40, max_length=80, max_depth=6)
+    result = generate(task, tmp_path / "e", sizes={"val": 6, "test": 6}, shard_size=6)
+    assert verify(result.directory, deep=True) == []
+    shard = result.directory / "val-00000-of-00001.h5"
+    with h5py.File(shard, "r+") as f:
+        f["digest"][2] = f["digest"][3]
+    manifest = json.loads((result.directory / "manifest.json").read_text())
+    entry = manifest["splits"]["val"]["shards"][0]
+    entry["bytes"], entry["sha256"] = shard.stat().st_size, sha256_file(shard)
+    (result.directory / "manifest.json").write_text(json.dumps(manifest))
+    assert verify(result.directory) == []
+    assert verify(result.directory, deep=True) == ["val-00000-of-00001.h5: sample 2 digest does not match its inputs"]
