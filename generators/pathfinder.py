@@ -63,7 +63,8 @@ import numpy as np
 SIZES = (128, 256, 512)
 AA = 1.5  # half-width (px) of the tent filter used for anti-aliasing
 MAX_ATTEMPTS = 100  # full redraws of an image before giving up
-SEED_BATCH = 64  # uniform candidate starts tried at once for a new snake
+SEED_BATCH = 64  # uniform candidate starts drawn at once for a new snake ...
+SEED_CHUNK = 16  # ... and tested this many at a time
 SNAKE_TRIES = 64  # fresh starts of one distractor before the image counts as full
 SNAKE_BACKTRACKS = 2  # dead ends of one distractor that only take back its last dash
 BACKTRACKS = 200  # dead ends of the main paths per attempt before the image is redrawn
@@ -335,16 +336,19 @@ class _Builder:
         """The first of the candidate starts (arrays) whose dash, in a random direction, fits."""
         ux, uy = _unit_vectors(rng, len(px))
         bx, by = px + self.L * ux, py + self.L * uy
-        if circle:
-            ok = self.fits_with_circle(px, py, bx, by, px, py, snake)
+        for c in range(0, len(px), SEED_CHUNK):  # the same first hit as testing all at once, sooner
+            part = slice(c, c + SEED_CHUNK)
+            ok = self.fits(px[part], py[part], bx[part], by[part], snake)
+            if ahead:
+                ok &= self.can_turn_away(bx[part], by[part], ux[part], uy[part])
+            if circle and ok.any():
+                ok[ok] = self.circle_fits(px[part][ok], py[part][ok], snake)
+            hits = np.flatnonzero(ok)
+            if len(hits):
+                break
         else:
-            ok = self.fits(px, py, bx, by, snake)
-        if ahead:
-            ok &= self.can_turn_away(bx, by, ux, uy)
-        hits = np.flatnonzero(ok)
-        if len(hits) == 0:
             return None
-        i = hits[0]
+        i = c + hits[0]
         dash = (float(px[i]), float(py[i]), float(bx[i]), float(by[i]))
         self.add_dash(dash, snake, 0, dash[:2] if circle else None)
         return dash

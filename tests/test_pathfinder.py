@@ -7,9 +7,12 @@ with distances computed here by dense sampling, independently of the generator's
 
 import hashlib
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage
 
 import lrbench
@@ -417,3 +420,42 @@ def test_text_view(generated):
     body = "".join(art)
     assert ("2" in body) == bool(s["connected"]) and "1" in body
     assert lrbench.get_task("pathfinder-seg").spec.describe is pf.describe
+
+
+# -- data card
+
+CARDS = Path(__file__).resolve().parents[1] / "data_cards"
+
+
+def test_data_card_matches_the_code():
+    text = (CARDS / "pathfinder-seg.md").read_text(encoding="utf-8")
+    meta = text.split("---")[1]
+    assert "lrbench_task: pathfinder-seg" in meta and "lrbench_task_id: 13" in meta and "- pathfinder-seg" in meta
+    heads = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert heads == ["Summary", "Definition", "Fields", "Splits and sizes", "Parameters", "How it is generated",
+                     "Statistics", "Intended use", "Limitations", "Citation"]
+    # the Parameters table: every preset value as in the code
+    params = text.split("## Parameters")[1].split("## How it is generated")[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", params, flags=re.M)
+    table = {name: cols for name, *cols in rows}
+    assert set(table) == {f.name for f in pf.dataclasses.fields(pf.PathfinderConfig)}
+    for name, cols in table.items():
+        for M, col in zip(pf.SIZES, cols):
+            want = getattr(pf.PRESETS[M], name)
+            got = tuple(float(v) for v in col.split(",")) if name == "margins" else float(col)
+            assert got == (tuple(map(float, want)) if name == "margins" else float(want)), (name, M)
+    # the worked example is real
+    s = lrbench.get_task("pathfinder-seg", size=128).sample(5, split="test", seed=0)
+    counts = np.bincount(s["targets"].ravel(), minlength=3)
+    assert int(s["connected"]) == 1
+    assert f"labelled 2 ({counts[2]} pixels" in text and f"labelled 1 ({counts[1]} pixels" in text
+    assert f"({100 * counts[0] / counts.sum():.1f} %)" in text and f"{100 * (s['inputs'] > 0).mean():.1f} % of the pixels" in text
+
+
+@pytest.mark.parametrize("M", pf.SIZES)
+def test_example_pictures_are_test_sample_5(M):
+    path = CARDS / f"pathfinder-seg-{M}.png"
+    assert path.stat().st_size < 200_000
+    task = lrbench.get_task("pathfinder-seg", size=M)
+    expected = pf.picture(task.sample(5, split="test", seed=0), task.config)
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), expected)
