@@ -206,11 +206,13 @@ class _Builder:
     Every placed object o (a segment a-b of radius r_o; a circle is a segment with a == b) is
     stamped into a count grid over the pixels whose centre lies within r_o + r_dash + clearance of
     its segment: the original generator's dilation. A dash fits when none of the pixels nearest to
-    points along its segment (every 0.5 px) is stamped, except by its own neighbours on the same
-    snake (dash k may come close to dashes k-1 and k+1), whose stamps are subtracted exactly at
-    those pixels; a circle of radius R fits when the points of a 0.5 px lattice within R - r_dash of
-    its centre do. So shapes of non-neighbours stay more than clearance - 1.1 px apart (nearest-pixel
-    rounding and sampling), and about clearance apart on average.
+    points along its segment (every 0.5 px) is stamped; a circle of radius R fits when the points of
+    a 0.5 px lattice within R - r_dash of its centre do. A snake's last dash (with its circle) stays
+    pending, unstamped, until the next dash is placed, since that one may come close to it; while
+    the two main paths grow side by side, the other path's pending dash is tested at the same
+    pixels directly. So shapes of non-neighbours stay more than clearance - 1.1 px apart
+    (nearest-pixel rounding and sampling), and about clearance apart on average. Count grids let a
+    dead end take dashes back.
     """
 
     def __init__(self, cfg: PathfinderConfig, margin: int):
