@@ -69,8 +69,13 @@ def render(task_name: str, manifest: dict | None = None) -> str:
 
 
 def write_dataset_card(directory: str | Path, task, manifest: dict) -> None:
+    """README.md of a dataset directory, with the pictures the card links to copied beside it."""
     try:
         text = render(task.name, manifest)
     except FileNotFoundError:  # a task without a card still gets the facts
         text = f"# {task.name}\n" + dataset_section(manifest)
+    cards = resources.files("lrbench.data_cards")
+    for name in sorted(set(re.findall(r"\]\(([\w.-]+\.png)\)", text))):
+        if (cards / name).is_file():
+            atomic_write_bytes(Path(directory) / name, (cards / name).read_bytes())
     atomic_write_bytes(Path(directory) / "README.md", text.encode("utf-8"))

@@ -214,3 +214,14 @@ def test_digests_catch_cross_split_repeats_and_tampering(tmp_path):
     (result.directory / "manifest.json").write_text(json.dumps(manifest))
     assert verify(result.directory) == []
     assert verify(result.directory, deep=True) == ["val-00000-of-00001.h5: sample 2 digest does not match its inputs"]
+
+
+def test_dataset_readme_brings_the_pictures_it_links(tmp_path):
+    task = lrbench.get_task("pathfinder-seg", size=128)
+    result = generate(task, tmp_path / "pf", sizes={"test": 2})
+    readme = (result.directory / "README.md").read_text()
+    linked = [line.split("](")[1].rstrip(")") for line in readme.splitlines() if line.startswith("![")]
+    assert linked, "the pathfinder card shows example pictures"
+    for name in linked:
+        assert (result.directory / name).read_bytes()[:4] == b"\x89PNG"
+    assert lrbench.open_dataset(result.directory)["test"][1]["inputs"].shape == (128, 128)
