@@ -355,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
         code = getattr(exc, "exit_code", EXIT_USAGE)
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
     except (click.Abort, KeyboardInterrupt):
-        click.echo("lrbench: interrupted; completed shards are kept, rerun to resume", err=True)
+        click.echo("lrbench: interrupted; finished work (shards, checkpoints) is kept: rerun the same command to resume",
+                   err=True)
         code = 130
     except OSError as exc:  # full disk, permissions, vanished files
         click.echo(f"lrbench: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
