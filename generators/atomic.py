@@ -186,16 +186,157 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
 
 
 def causal_mips(q: np.ndarray, k: np.ndarray, block: int = 512) -> np.ndarray:
-    """i' = argmax_{j<=i} <q_i, k_j>, ties to the smallest j, for every i. Exact, O(L² D) work in
-    blocks of queries so memory stays O(block · L)."""
+    """i' = argmax_{j<=i} <q_i, k_j>, ties to the smallest j, for every i (q, k: [L, D]).
+
+    Exact. The score of a pair is the float64 inner product summed left to right,
+    ((q_0 k_0 + q_1 k_1) + q_2 k_2) + ..., one rounding per operation, so equal keys always score
+    equally and ties really go to the smallest j (a BLAS product does not promise that: its rounding
+    depends on where a key sits in the matrix). Every path returns exactly these indices; the fast
+    ones only skip keys that provably score strictly lower.
+
+    - unit rows, 2 <= D <= 4, L >= 512 (the mips defaults): a k-d tree gives each query its nearest
+      keys, with a certificate that no other key scores as high (_mips_tree);
+    - D = 1 with entries exactly ±1 (what mips draws for D = 1): the first key with the query's sign;
+    - otherwise blocked brute force over j <= i, memory O(block · L): a BLAS product screens and the
+      exact scores decide; inf/nan inputs are scored directly (argmax then picks the first nan).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    if q.ndim != 2 or q.shape != k.shape:
+        raise ValueError(f"q and k must both be [L, D] (got {q.shape} and {k.shape})")
+    L, D = q.shape
+    if L == 0 or D == 0:
+        return np.zeros(L, dtype=np.int64)
+    block = max(1, int(block))
+    rows = np.arange(L)
+    if not max(np.abs(q).max(), np.abs(k).max()) <= _MIPS_MAX_ABS:  # inf, nan, or could overflow
+        return _mips_scores(q, k, rows, block)
+    if D == 1 and (np.abs(q) == 1).all() and (np.abs(k) == 1).all():
+        return _mips_signs(q[:, 0], k[:, 0])
+    if 2 <= D <= _MIPS_TREE_MAX_DIM and L >= _MIPS_TREE_MIN_LEN and _unit_rows_ok(q) and _unit_rows_ok(k):
+        return _mips_tree(q, k, block)
+    return _mips_screened(q, k, rows, block)
+
+
+_MIPS_MAX_ABS = 1e150  # larger entries could overflow a product: no error bound, scored directly
+_MIPS_TREE_MAX_DIM = 4  # k-d trees beat the brute force only in low dimension
+_MIPS_TREE_MIN_LEN = 512
+_MIPS_NEIGHBOURS = 8  # nearest keys per query; the best eligible key is almost always among them
+_MIPS_NORM_TOL = 1e-8  # allowed |‖x‖² - 1| for the tree's distance -> inner product bound
+_EPS = 2.0**-53  # float64 unit roundoff
+
+
+def _mips_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Scores of paired rows [..., D], summed left to right (the definition used by causal_mips)."""
+    s = a[..., 0] * b[..., 0]
+    for d in range(1, a.shape[-1]):
+        s = s + a[..., d] * b[..., d]
+    return s
+
+
+def _unit_rows_ok(x: np.ndarray) -> bool:
+    return bool(np.abs(_mips_dot(x, x) - 1.0).max() <= _MIPS_NORM_TOL)
+
+
+def _mips_blocks(rows: np.ndarray, block: int, budget: int):
+    """Consecutive chunks of the ascending query indices `rows`: at most `block` rows and about
+    `budget` scores [rows, i_max + 1] per chunk, so small chunks skip most of the causal triangle."""
+    s = 0
+    while s < len(rows):
+        n = int(rows[min(len(rows), s + block) - 1]) + 1
+        b = min(block, max(8, budget // n))
+        yield rows[s : s + b]
+        s += b
+
+
+def _mips_scores(q: np.ndarray, k: np.ndarray, rows: np.ndarray, block: int) -> np.ndarray:
+    """Brute force for the queries `rows` (ascending): every eligible score, numpy's argmax (first
+    maximum). No BLAS, so also right for inf/nan and cheap for the few rows _mips_tree hands over."""
+    D = q.shape[1]
+    kT = np.ascontiguousarray(k[: int(rows[-1]) + 1].T) if len(rows) else k.T
+    out = np.empty(len(rows), dtype=np.int64)
+    s = 0
+    with np.errstate(all="ignore"):
+        for I in _mips_blocks(rows, block, 1 << 16):
+            n = int(I[-1]) + 1
+            qI = q[I]
+            scores = np.multiply.outer(qI[:, 0], kT[0, :n])  # (b, n)
+            term = np.empty_like(scores)
+            for d in range(1, D):
+                np.multiply.outer(qI[:, d], kT[d, :n], out=term)
+                scores += term
+            lo = int(I[0]) + 1  # keys before lo are eligible for every query of the chunk
+            if lo < n:
+                scores[:, lo:][np.arange(lo, n)[None, :] > I[:, None]] = -np.inf
+            out[s : s + len(I)] = scores.argmax(axis=1)
+            s += len(I)
+    return out
+
+
+def _mips_screened(q: np.ndarray, k: np.ndarray, rows: np.ndarray, block: int) -> np.ndarray:
+    """Brute force for the queries `rows` (ascending): a BLAS product to screen, exact scores to decide.
+
+    A BLAS score and the exact one of the same pair differ by at most 2·γ_D·‖q‖‖k‖ (γ_D = D·u/(1-D·u),
+    any summation order), so the winner and all its ties lie within 4·γ_D·‖q‖·max‖k‖ of the row's BLAS
+    maximum; only those keys are rescored.
+    """
+    D = q.shape[1]
+    gamma = D * _EPS / (1 - D * _EPS)
+    kmax = np.sqrt(_mips_dot(k, k).max())
+    out = np.empty(len(rows), dtype=np.int64)
+    s = 0
+    for I in _mips_blocks(rows, block, block * 512):
+        n = int(I[-1]) + 1
+        scores = q[I] @ k[:n].T  # (b, n)
+        lo = int(I[0]) + 1
+        if lo < n:
+            scores[:, lo:][np.arange(lo, n)[None, :] > I[:, None]] = -np.inf
+        tol = 4.01 * gamma * np.sqrt(_mips_dot(q[I], q[I])) * kmax + 1e-290
+        r, c = np.divmod(np.flatnonzero(scores >= (scores.max(axis=1) - tol)[:, None]), n)
+        exact = _mips_dot(q[I[r]], k[c])
+        # r is ascending and has every row: per row the best exact score, then its smallest c
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        top = np.repeat(np.maximum.reduceat(exact, starts), np.diff(np.r_[starts, len(r)]))
+        out[s : s + len(I)] = np.minimum.reduceat(np.where(exact == top, c, n), starts)
+        s += len(I)
+    return out
+
+
+def _mips_signs(q: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """D = 1, entries ±1: scores are exactly ±1, so i' is the first key equal to q_i if it is at or
+    before i, else 0 (all eligible keys then score -1)."""
     L = len(q)
+    first_pos = (np.flatnonzero(k > 0)[:1].tolist() or [L])[0]
+    first_neg = (np.flatnonzero(k < 0)[:1].tolist() or [L])[0]
+    j = np.where(q > 0, first_pos, first_neg)
+    return np.where(j <= np.arange(L), j, 0).astype(np.int64)
+
+
+def _mips_tree(q: np.ndarray, k: np.ndarray, block: int) -> np.ndarray:
+    """The K nearest keys (Euclidean) of every query from a k-d tree over all keys, then a proof.
+
+    A key not listed for query i is at computed distance >= d_K, so at true distance >= d_K - 1e-9,
+    so <q_i, k> = (‖q_i‖² + ‖k‖² - ‖q_i - k‖²)/2 < bound_i below (rounding in all of this is ~1e-15,
+    against margins of 1e-9 and 1e-12). If the best eligible listed key scores above bound_i, it beats
+    every unlisted key, so the winner and all its ties are listed. Queries without such a proof, and
+    the first L/8 (few eligible keys, so often none listed), take the brute force.
+    """
+    from scipy.spatial import cKDTree
+
+    L = len(q)
+    n0 = L // 8
+    tree = cKDTree(k, leafsize=16, balanced_tree=False, compact_nodes=False)
+    dist, near = tree.query(q[n0:], k=_MIPS_NEIGHBOURS)  # (L - n0, K), ascending distance
+    rows = np.arange(n0, L)
+    scores = _mips_dot(q[n0:, None, :], k[near])
+    scores[near > rows[:, None]] = -np.inf  # keys after the query
+    top = scores.max(axis=1)
     best = np.empty(L, dtype=np.int64)
-    for i0 in range(0, L, block):
-        i1 = min(L, i0 + block)
-        scores = q[i0:i1] @ k[:i1].T  # (b, i1)
-        rows = np.arange(i0, i1)
-        scores[np.arange(i1)[None, :] > rows[:, None]] = -np.inf  # keys right of the query
-        best[i0:i1] = scores.argmax(axis=1)  # argmax returns the first maximum
+    best[n0:] = np.where(scores == top[:, None], near, L).min(axis=1)
+    dk = np.maximum(dist[:, -1] - 1e-9, 0.0)
+    bound = (_mips_dot(q[n0:], q[n0:]) + _mips_dot(k, k).max() - dk * dk) / 2 + 1e-12
+    brute = np.concatenate([np.arange(n0), rows[~(top > bound)]])
+    best[brute] = _mips_scores(q, k, brute, block)
     return best
 
 
