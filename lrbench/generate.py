@@ -27,6 +27,7 @@ from lrbench.seeding import SPLITS
 from lrbench.storage import SHARD_FORMAT, ShardInfo, sha256_file, shard_is_complete, shard_name, write_shard
 
 LOCK = ".lock"
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHARD_TARGET_BYTES = 128 << 20  # raw bytes per shard before compression
 
 
@@ -367,19 +368,31 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
     params = json.loads(config_json(task.config))
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker, initargs=(counter,)) as pool:
-        pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    job = pending.pop(fut)
-                    infos[job.file] = fut.result()
-                if progress:
-                    progress(counter.value, total)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+    # one process per core already: BLAS thread pools inside each worker would only oversubscribe.
+    # Spawned workers (started on demand by submit) read these when they import numpy; a user's own
+    # setting wins, and the parent's environment is restored afterwards.
+    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARS}
+    for k in BLAS_THREAD_VARS:
+        os.environ.setdefault(k, "1")
+    try:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(counter,)) as pool:
+            pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+            try:
+                while pending:
+                    finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        job = pending.pop(fut)
+                        infos[job.file] = fut.result()
+                    if progress:
+                        progress(counter.value, total)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
     return infos
 
