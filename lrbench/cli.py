@@ -34,13 +34,15 @@ class Progress:
         self.label, self.unit = label, unit
         self.start = time.monotonic()
         self.last = 0.0
+        self.finished = False
         self.tty = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         final = done >= total
-        if not final and now - self.last < (0.2 if self.tty else 5.0):
+        if (final and self.finished) or (not final and now - self.last < (0.2 if self.tty else 5.0)):
             return
+        self.finished = final
         self.last = now
         elapsed = max(now - self.start, 1e-9)
         rate = done / elapsed
