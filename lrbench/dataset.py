@@ -21,9 +21,7 @@ import numpy as np
 from lrbench import manifest as manifest_mod
 from lrbench.generate import sample_digest
 from lrbench.registry import Task, get_task
-from lrbench.storage import read_attrs, sha256_file
-
-EXTRA = ("lengths", "digest")  # bookkeeping datasets next to the task's fields
+from lrbench.storage import attrs_of, sha256_file
 
 
 class Split:
@@ -74,7 +72,7 @@ class Split:
             shard = self.shards[k]
             j0, j1 = i - shard["first_index"], min(stop, shard["first_index"] + shard["num_samples"]) - shard["first_index"]
             f = self._file(k)
-            for name in list(self.features) + [e for e in EXTRA if e in f and e != "digest"]:
+            for name in list(self.features) + (["lengths"] if "lengths" in f else []):
                 parts.setdefault(name, []).append(f[name][j0:j1])
             i += j1 - j0
         return {name: np.concatenate(chunks) if len(chunks) > 1 else chunks[0] for name, chunks in parts.items()}
@@ -186,11 +184,11 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
     if deep and not problems:
         for split in ds.splits:
             view = ds[split]
-            for shard in view.shards:
+            for k, shard in enumerate(view.shards):
                 n = shard["num_samples"]
                 picks = range(n) if per_shard is None or per_shard >= n else np.unique(
                     np.linspace(0, n - 1, max(1, per_shard)).round().astype(int))
-                digests = view._file(view.shards.index(shard))["digest"] if ds.task.spec.digest else None
+                digests = view._file(k)["digest"] if ds.task.spec.digest else None
                 for j in picks:
                     i = shard["first_index"] + int(j)
                     stored, fresh = view[i], ds.task.sample(i, split, ds.seed)
@@ -212,14 +210,13 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
 def _check_shard(file: Path, ds: Dataset, split: str, shard: dict, digests: dict) -> list[str]:
     name = shard["file"]
     try:
-        attrs = read_attrs(file)
         with h5py.File(file, "r") as f:
+            attrs = attrs_of(f)
             out = []
             want = {"task": ds.task.name, "split": split, "first_index": shard["first_index"],
                     "num_samples": shard["num_samples"], "seed": ds.seed}
             for key, value in want.items():
                 got = attrs.get(key)
-                got = got.item() if isinstance(got, np.generic) else got
                 if got != value:
                     out.append(f"{name}: attribute {key} is {got!r}, expected {value!r}")
             n = shard["num_samples"]

@@ -52,7 +52,7 @@ import numpy as np
 
 from lrbench import metrics as M
 from lrbench.presets import HIGHER, Preset, PresetError, Setting, get_preset
-from lrbench.registry import REGISTRY, Task, canonical_name, get_task
+from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 from lrbench.storage import atomic_write_bytes
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
@@ -379,17 +379,11 @@ class Job:
     def description(self, preset: str, seed: int) -> dict:
         """Everything that determines the job's results (compared on resume)."""
         return {
-            "task": self.task.name, "task_config": json.loads(_config_json(self.task)), "model": self.model.name,
+            "task": self.task.name, "task_config": config_dict(self.task.config), "model": self.model.name,
             "model_config": self.setting.model, "train": dataclasses.asdict(self.setting.train),
             "preset": preset, "seed": seed, "data_seed": self.data_seed,
             "data": {"train": self.train_path, "val": self.val_path, "test": self.test_path},
         }
-
-
-def _config_json(task: Task) -> str:
-    from lrbench.registry import config_json
-
-    return config_json(task.config)
 
 
 def _data_for(data: Path | None, task: Task, seed: int):
@@ -538,7 +532,7 @@ class _Runner:
                 epoch = len(open_dataset(path)["train"])
             else:
                 epoch = task.spec.default_splits["train"]
-        return _Source(task.name, json.loads(_config_json(task)), self.job.data_seed, split, path, epoch)
+        return _Source(task.name, config_dict(task.config), self.job.data_seed, split, path, epoch)
 
     def eval_batches(self, split: str, path: str | None, wanted: int) -> _Batches:
         n = wanted
@@ -748,7 +742,7 @@ class _Runner:
             "seconds": round(state["elapsed"], 2),
             # beyond the required columns
             "test_metrics": test, "best_step": state["best_step"], "paper_source": job.setting.paper_source,
-            "task_config": json.loads(_config_json(job.task)), "params": n_params,
+            "task_config": config_dict(job.task.config), "params": n_params,
             "ms_per_step": round(1000 * state["train_seconds"] / max(1, state["trained"]), 3),
             "batch_size": train.batch_size, "per_batch": self.eval_batch if train.per_batch else None,
             "device": str(ctx.device), "world_size": ctx.world, "seed": self.seed, "job": job.key,

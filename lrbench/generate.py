@@ -21,10 +21,11 @@ from typing import Callable
 
 import numpy as np
 
+from lrbench import cards
 from lrbench import manifest as manifest_mod
-from lrbench.registry import Task, config_json, get_task
+from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
-from lrbench.storage import SHARD_FORMAT, ShardInfo, sha256_file, shard_is_complete, shard_name, write_shard
+from lrbench.storage import SHARD_FORMAT, ShardInfo, read_attrs, sha256_file, shard_name, write_shard
 
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -220,7 +221,7 @@ class Result:
 def _check_same_dataset(directory: Path, task: Task, seed: int, old: dict | None) -> None:
     if old is None:
         return
-    same = (old["task"], old["config"], old["seed"]) == (task.name, json.loads(config_json(task.config)), seed)
+    same = (old["task"], old["config"], old["seed"]) == (task.name, config_dict(task.config), seed)
     if not same:
         raise GenerateError(
             f"{directory} holds another dataset ({old['task']}, seed {old['seed']}, config {json.dumps(old['config'])}); "
@@ -278,17 +279,11 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
             old = None
         _check_same_dataset(directory, task, seed, old)
         sizes = _merge_sizes(directory, old, sizes)
-        recorded = {}
-        if old:  # reuse the shard layout of splits that are already complete
-            for split, entry in old["splits"].items():
-                for info in entry["shards"]:
-                    recorded[info["file"]] = ShardInfo(**info)
         jobs = []
         for split, n in sizes.items():
-            files = [f for f in recorded if f.startswith(f"{split}-")]
-            if old and split in old["splits"] and files:
-                infos = [recorded[f] for f in files]
-                jobs += [ShardJob(split, i, len(infos), r.first_index, r.num_samples) for i, r in enumerate(infos)]
+            if old and split in old["splits"]:  # a complete split keeps the shard layout it was written with
+                entries = old["splits"][split]["shards"]
+                jobs += [ShardJob(split, i, len(entries), s["first_index"], s["num_samples"]) for i, s in enumerate(entries)]
             else:
                 jobs += plan_shards({split: n}, shard_size)
         chosen = jobs if shards is None else select_shards(jobs, shards)
@@ -301,9 +296,10 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
         todo, skipped = [], []
         for job in chosen:
             path = directory / job.file
-            if path.exists() and shard_is_complete(path, shard_attrs(task, seed, job)):
+            attrs = read_attrs(path) if path.exists() else None  # None: absent, or truncated debris to redo
+            if attrs is not None and attrs_match(attrs, shard_attrs(task, seed, job)):
                 skipped.append(job.file)
-            elif path.exists() and not _is_ours(path):
+            elif attrs is not None:
                 raise GenerateError(
                     f"{path} was written with other parameters (task, config, seed or shard size); "
                     "use the original ones, another --out, or --force", 2)
@@ -320,8 +316,6 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
                 by_split[job.split].append(info)
             result.manifest = manifest_mod.build(task, seed, by_split, sizes)
             manifest_mod.write(directory, result.manifest)
-            from lrbench import cards
-
             cards.write_dataset_card(directory, task, result.manifest)
         return result
     finally:
@@ -330,15 +324,9 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
         lock.close()
 
 
-def _is_ours(path: Path) -> bool:
-    """An unreadable file under a shard name is debris of this dataset (a truncated shard): redo it."""
-    try:
-        from lrbench.storage import read_attrs
-
-        read_attrs(path)
-    except (OSError, ValueError):
-        return True
-    return False
+def attrs_match(attrs: dict, expected: dict) -> bool:
+    """A shard from an earlier, interrupted run of the same dataset and layout."""
+    return all(attrs.get(k) == v for k, v in expected.items())
 
 
 def _info(directory: Path, job: ShardJob) -> ShardInfo:
@@ -367,7 +355,7 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
 
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
-    params = json.loads(config_json(task.config))
+    params = config_dict(task.config)
     # one process per core already: BLAS thread pools inside each worker would only oversubscribe.
     # Spawned workers (started on demand by submit) read these when they import numpy; a user's own
     # setting wins, and the parent's environment is restored afterwards.

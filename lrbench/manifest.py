@@ -23,7 +23,7 @@ class ManifestError(Exception):
 
 def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, int]) -> dict:
     from lrbench import __version__
-    from lrbench.registry import config_json
+    from lrbench.registry import config_dict
 
     features = {name: f.to_json() for name, f in task.features.items()}
     return {
@@ -31,7 +31,7 @@ def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, 
         "versions": {"lrbench": __version__, "numpy": np.__version__, "h5py": h5py.__version__},
         "task": task.name,
         "task_id": task.id,
-        "config": json.loads(config_json(task.config)),
+        "config": config_dict(task.config),
         "seed": seed,
         "kind": task.kind,
         "features": features,

@@ -222,6 +222,11 @@ def config_json(cfg) -> str:
     return json.dumps(dataclasses.asdict(cfg), sort_keys=True, separators=(",", ":"))
 
 
+def config_dict(cfg) -> dict:
+    """A config as it reads back from JSON (manifests, results): tuples become lists."""
+    return json.loads(config_json(cfg))
+
+
 class Task:
     """A task with a validated config: ``sample(index, split, seed)`` and ``iter(...)``."""
 
@@ -273,7 +278,7 @@ class Task:
         default = build_config(self.spec, params)
         if self.config == default and seed == 0:
             return label
-        blob = json.dumps({"config": json.loads(config_json(self.config)), "seed": seed}, sort_keys=True)
+        blob = json.dumps({"config": config_dict(self.config), "seed": seed}, sort_keys=True)
         return f"{label}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 

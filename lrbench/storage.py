@@ -8,7 +8,6 @@ renamed, so a shard either exists complete under its final name or not at all.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -112,24 +111,22 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict, co
     return ShardInfo(path.name, int(attrs["first_index"]), n, path.stat().st_size, digest)
 
 
-def read_attrs(path: str | Path) -> dict:
-    with h5py.File(path, "r") as f:
-        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+def attrs_of(f: h5py.File) -> dict:
+    """File attributes as plain Python values (str, int, ...)."""
+    out = {}
+    for key, value in f.attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
 
 
-def shard_is_complete(path: str | Path, expected_attrs: dict) -> bool:
-    """True when ``path`` opens and its identifying attributes match: a shard from an earlier,
-    interrupted run of the same dataset. Anything else (unreadable, other dataset) is redone."""
+def read_attrs(path: str | Path) -> dict | None:
+    """The attributes of the shard at ``path``, or None when it does not open (truncated debris)."""
     try:
-        attrs = read_attrs(path)
+        with h5py.File(path, "r") as f:
+            return attrs_of(f)
     except (OSError, ValueError):
-        return False
-    return all(_same(attrs.get(k), v) for k, v in expected_attrs.items())
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, np.generic):
-        a = a.item()
-    if isinstance(b, (dict, list)):
-        return isinstance(a, str) and json.loads(a) == b
-    return a == b
+        return None
