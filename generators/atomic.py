@@ -19,6 +19,11 @@ from functools import lru_cache
 
 import numpy as np
 
+try:  # the compiled D = 4 MIPS search (setup.py); optional, the numpy paths give the same bytes
+    from lrbench.generators import _mips as _mips_c
+except ImportError:  # not built: no C compiler at install, or a plain checkout
+    _mips_c = None
+
 MIN_LENGTH = 16
 
 
@@ -200,7 +205,8 @@ def select_fixed(rng: np.random.Generator, cfg: SelectConfig, positions: np.ndar
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+    """Rows divided by sqrt(((a_0² + a_1²) + a_2²) + ...), summed left to right as _mips_dot does."""
+    return a / np.sqrt(_mips_dot(a, a))[..., None]
 
 
 def causal_mips(q: np.ndarray, k: np.ndarray, block: int = 512) -> np.ndarray:
@@ -212,8 +218,10 @@ def causal_mips(q: np.ndarray, k: np.ndarray, block: int = 512) -> np.ndarray:
     depends on where a key sits in the matrix). Every path returns exactly these indices; the fast
     ones only skip keys that provably score strictly lower.
 
-    - unit rows, 2 <= D <= 4, L >= 512 (the mips defaults): a k-d tree gives each query its nearest
-      keys, with a certificate that no other key scores as high (_mips_tree);
+    - unit rows, D = 4, when the compiled module is built: a grid search with a certificate
+      (generators/_mips.c);
+    - unit rows, 2 <= D <= 4, L >= 512: a k-d tree gives each query its nearest keys, with a
+      certificate that no other key scores as high (_mips_tree);
     - D = 1 with entries exactly ±1 (what mips draws for D = 1): the first key with the query's sign;
     - otherwise blocked brute force over j <= i, memory O(block · L): a BLAS product screens and the
       exact scores decide; inf/nan inputs are scored directly (argmax then picks the first nan).
@@ -231,6 +239,10 @@ def causal_mips(q: np.ndarray, k: np.ndarray, block: int = 512) -> np.ndarray:
         return _mips_scores(q, k, rows, block)
     if D == 1 and (np.abs(q) == 1).all() and (np.abs(k) == 1).all():
         return _mips_signs(q[:, 0], k[:, 0])
+    if D == 4 and _mips_c is not None and _unit_rows_ok(q) and _unit_rows_ok(k):
+        out = np.empty(L, dtype=np.int64)
+        _mips_c.search(np.ascontiguousarray(q), np.ascontiguousarray(k), out, L)
+        return out
     if 2 <= D <= _MIPS_TREE_MAX_DIM and L >= _MIPS_TREE_MIN_LEN and _unit_rows_ok(q) and _unit_rows_ok(k):
         return _mips_tree(q, k, block)
     return _mips_screened(q, k, rows, block)
@@ -365,7 +377,12 @@ def mips(rng: np.random.Generator, cfg: MipsConfig) -> dict[str, np.ndarray]:
     D = 1: q = [1 1 -1], k = [-1 1 1], v = [a b c]  ->  i' = [0 1 0], y = [a b a]
     """
     L, D = cfg.length, cfg.dim
-    q, k, v = _unit_rows(rng.standard_normal((3, L, D)))  # each (L, D)
+    x = rng.standard_normal((3, L, D))
+    if D == 4 and _mips_c is not None:  # the same steps as below, compiled
+        inputs, targets = np.empty((L, 14), np.float32), np.empty((L, 4), np.float32)
+        _mips_c.sample(x, _positional32(L), inputs, targets, L)
+        return {"inputs": inputs, "targets": targets}
+    q, k, v = _unit_rows(x)  # each (L, D)
     y = v[causal_mips(q, k)]
     return {"inputs": _inputs(q, k, v), "targets": y.astype(np.float32)}
 

@@ -2,10 +2,14 @@
 
 The score of (i, j) is the float64 inner product summed left to right, ((q_0 k_0 + q_1 k_1) + ...), so
 equal keys score equally and ties go to the smallest j. Every path of causal_mips (k-d tree, ±1 signs,
-BLAS screening, direct scores) must return exactly the indices of that definition.
+BLAS screening, direct scores, and the compiled grid search of generators/_mips.c for D = 4) must
+return exactly the indices of that definition. Every test runs twice: with the compiled module (when it
+is built) and with the numpy paths alone.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -13,6 +17,22 @@ import pytest
 import lrbench
 from lrbench.generators import atomic
 from lrbench.seeding import sample_rng
+
+COMPILED = atomic._mips_c  # None when the extension was not built
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def impl(request, monkeypatch):
+    if request.param == "numpy":
+        monkeypatch.setattr(atomic, "_mips_c", None)
+    elif COMPILED is None:
+        pytest.skip("generators/_mips.c is not built")
+    return request.param
+
+
+@pytest.mark.skipif(os.environ.get("LRBENCH_REQUIRE_EXT") != "1", reason="set LRBENCH_REQUIRE_EXT=1 (CI does)")
+def test_compiled_module_is_built():
+    assert COMPILED is not None, "pip install -e . did not build lrbench.generators._mips"
 
 
 def reference(q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -46,6 +66,14 @@ def reference_loops(q: np.ndarray, k: np.ndarray) -> list[int]:
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def unit_left_to_right(x: np.ndarray) -> np.ndarray:
+    """The generator's normalisation: each row over sqrt(((x_0² + x_1²) + x_2²) + ...)."""
+    n2 = x[..., 0] * x[..., 0]
+    for d in range(1, x.shape[-1]):
+        n2 = n2 + x[..., d] * x[..., d]
+    return x / np.sqrt(n2)[..., None]
 
 
 def check(q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -226,7 +254,7 @@ def test_task_targets(L, D):
     for index, split in [(0, "train"), (7, "test")]:
         sample = task.sample(index, split=split, seed=3)
         rng = sample_rng(task.id, 3, split, index)  # the generator's own draws, in float64
-        q, k, v = atomic._unit_rows(rng.standard_normal((3, L, D)))
+        q, k, v = unit_left_to_right(rng.standard_normal((3, L, D)))
         want = reference(q, k)
         np.testing.assert_array_equal(sample["targets"], v[want].astype(np.float32))
         x = sample["inputs"]
@@ -248,3 +276,53 @@ def test_same_indices_as_blas_brute_force_on_generator_draws():
                 s[np.arange(i0 + 512)[None, :] > np.arange(i0, i0 + 512)[:, None]] = -np.inf
                 old[i0 : i0 + 512] = s.argmax(axis=1)
             np.testing.assert_array_equal(atomic.causal_mips(q, k), old)
+
+
+def test_keys_on_cell_boundaries():
+    # unit vectors with coordinates 0, ±1/2 and ±1 lie exactly on the borders of the compiled grid's
+    # cells (and the k-d tree's splits); with many copies, ties must still go to the first copy
+    rng = np.random.default_rng(18)
+    axes = np.concatenate([np.eye(4), -np.eye(4)])
+    halves = np.array([[a, b, c, d] for a in (-.5, .5) for b in (-.5, .5) for c in (-.5, .5) for d in (-.5, .5)])
+    pool = np.concatenate([axes, halves])
+    for L in (16, 333, 4096):
+        k = pool[rng.integers(0, len(pool), L)]
+        check(unit(rng.standard_normal((L, 4))), k)
+        check(pool[rng.integers(0, len(pool), L)], k)
+        mixed = np.where(rng.random((L, 1)) < 0.5, k, unit(rng.standard_normal((L, 4))))
+        check(unit(rng.standard_normal((L, 4))), mixed)
+
+
+@pytest.mark.parametrize("L", [5000, 12000])
+def test_long_sequences(L):
+    # a finer grid and, at 12000, the few late queries whose nearest key is far away
+    rng = np.random.default_rng(L)
+    q, k = unit(rng.standard_normal((2, L, 4)))
+    check(q, k)
+
+
+@pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
+@pytest.mark.parametrize("L", [16, 17, 100, 1000, 4096])
+def test_compiled_sample_equals_numpy_sample(L, monkeypatch):
+    task = lrbench.get_task("mips", length=L)
+    for index in range(3):
+        monkeypatch.setattr(atomic, "_mips_c", COMPILED)
+        fast = task.sample(index, split="val", seed=1)
+        monkeypatch.setattr(atomic, "_mips_c", None)
+        slow = task.sample(index, split="val", seed=1)
+        for name in ("inputs", "targets"):
+            assert fast[name].dtype == slow[name].dtype and fast[name].shape == slow[name].shape
+            assert fast[name].tobytes() == slow[name].tobytes()
+
+
+@pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
+def test_compiled_module_checks_buffer_sizes():
+    q = np.zeros((10, 4))
+    with pytest.raises(ValueError, match="out has 72 bytes, expected 80"):
+        COMPILED.search(q, q, np.zeros(9, dtype=np.int64), 10)
+    with pytest.raises(ValueError, match="k has"):
+        COMPILED.search(q, np.zeros((9, 4)), np.zeros(10, dtype=np.int64), 10)
+    with pytest.raises(ValueError, match="read-only"):
+        out = np.zeros(10, dtype=np.int64)
+        out.flags.writeable = False
+        COMPILED.search(q, q, out, 10)
