@@ -100,21 +100,39 @@ def bench(rows, reps: int) -> list[dict]:
 
 
 def breakdown(reps: int) -> None:
-    """Where one MIPS sample (L = 4096, D = 4) spends its time, medians over interleaved repetitions."""
+    """Where one MIPS sample (L = 4096, D = 4) spends its time, medians over interleaved repetitions:
+    the compiled path (generators/_mips.c, when built) and the numpy path that replaces it otherwise."""
     L, D = 4096, 4
     task = lrbench.get_task("mips", length=L)
-    parts = {"sample_rng": [], "draws": [], "normalise": [], "causal_mips": [], "targets": [], "inputs": []}
+    compiled = atomic._mips_c
+    parts: dict[str, list[float]] = {}
+
+    def timed(key, fn, *args):
+        t = time.perf_counter()
+        out = fn(*args)
+        parts.setdefault(key, []).append(time.perf_counter() - t)
+        return out
+
+    pos = atomic._positional32(L)
     for i in range(reps):
-        t = [time.perf_counter()]
-        rng = sample_rng(task.id, 0, "train", 10_000 + i); t.append(time.perf_counter())
-        x = rng.standard_normal((3, L, D)); t.append(time.perf_counter())
-        q, k, v = atomic._unit_rows(x); t.append(time.perf_counter())
-        best = atomic.causal_mips(q, k); t.append(time.perf_counter())
-        v[best].astype(np.float32); t.append(time.perf_counter())
-        atomic._inputs(q, k, v); t.append(time.perf_counter())
-        for key, a, b in zip(parts, t[:-1], t[1:]):
-            parts[key].append(b - a)
-    print("\nMIPS L=4096 D=4, one sample:", ", ".join(f"{k} {np.median(v) * 1e6:.0f} us" for k, v in parts.items()))
+        rng = timed("sample_rng", sample_rng, task.id, 0, "train", 10_000 + i)
+        x = timed("draws", rng.standard_normal, (3, L, D))
+        if compiled is not None:
+            inputs, targets = np.empty((L, 14), np.float32), np.empty((L, 4), np.float32)
+            timed("compiled: all after the draws", compiled.sample, x.copy(), pos, inputs, targets, L)
+            q, k, _ = atomic._unit_rows(x)
+            timed("compiled: search alone", compiled.search, q, k, np.empty(L, np.int64), L)
+        atomic._mips_c = None
+        try:
+            q, k, v = timed("numpy: normalise", atomic._unit_rows, x)
+            best = timed("numpy: causal_mips", atomic.causal_mips, q, k)
+            timed("numpy: targets", lambda: v[best].astype(np.float32))
+            timed("numpy: inputs", atomic._inputs, q, k, v)
+        finally:
+            atomic._mips_c = compiled
+    print(f"\nMIPS L=4096 D=4, one sample (compiled module {'built' if compiled else 'NOT built'}):")
+    for key, v in parts.items():
+        print(f"  {key:32s} {np.median(v) * 1e6:8.0f} us")
 
 
 def main() -> None:
@@ -134,7 +152,7 @@ def main() -> None:
     print("-" * len(head))
     for r in bench(rows, args.reps):
         a, b = r["sample"] / r["draws"], r["sample"] / r["seed+draws"]
-        flag = "" if a <= 2 else "  > 2x"
+        flag = "" if b <= 2 else "  > 2x seed+draws"
         print(f"{r['name']:15s} {r['L']:5d} {r['sample'] * 1e6:10.1f} {r['draws'] * 1e6:9.1f} "
               f"{r['seed+draws'] * 1e6:14.1f} {a:7.2f} {b:14.2f}{flag}")
     if args.breakdown:
