@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -164,6 +165,22 @@ def _tick() -> None:
 def _run_job(name: str, params: dict, seed: int, directory: str, job: ShardJob) -> ShardInfo:
     task = get_task(name, **params)
     return write_job(task, seed, Path(directory), job, _tick)
+
+
+@contextmanager
+def one_blas_thread():
+    """One worker process per core already: BLAS thread pools inside each would only oversubscribe.
+    Spawned workers (started on demand by submit) read these when they import numpy; a user's own
+    setting wins, and the parent's environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARS}
+    for k in BLAS_THREAD_VARS:
+        os.environ.setdefault(k, "1")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
 
 
 # --- locking ----------------------------------------------------------------------------------
@@ -356,31 +373,20 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
     params = config_dict(task.config)
-    # one process per core already: BLAS thread pools inside each worker would only oversubscribe.
-    # Spawned workers (started on demand by submit) read these when they import numpy; a user's own
-    # setting wins, and the parent's environment is restored afterwards.
-    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARS}
-    for k in BLAS_THREAD_VARS:
-        os.environ.setdefault(k, "1")
-    try:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(counter,)) as pool:
-            pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
-            try:
-                while pending:
-                    finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        job = pending.pop(fut)
-                        infos[job.file] = fut.result()
-                    if progress:
-                        progress(counter.value, total)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
+    with one_blas_thread(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
+                                                initargs=(counter,)) as pool:
+        pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+        try:
+            while pending:
+                finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    job = pending.pop(fut)
+                    infos[job.file] = fut.result()
+                if progress:
+                    progress(counter.value, total)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
     return infos
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import lrbench
-from lrbench.generate import DirLock, GenerateError, generate, plan_shards, select_shards
-from lrbench.storage import sha256_file
+from lrbench.generate import DirLock, GenerateError, generate, one_blas_thread, plan_shards, select_shards
+from lrbench.storage import CHUNK_BYTES, sha256_file, write_shard
 
 SIZES = {"val": 37, "test": 23}
 
@@ -77,6 +77,30 @@ def test_shard_layout_and_storage_options(tmp_path):
     assert not list(result.directory.glob(".*tmp*"))
 
 
+@pytest.mark.parametrize("n", [1, 7, 12])
+def test_shard_bytes_are_those_of_hdf5s_own_write_path(tmp_path, n):
+    """write_shard hands HDF5 whole chunks itself; the file must be byte for byte what HDF5's ordinary
+    write path makes of the same arrays, zero-padded last chunks and compressed fields included."""
+    rng = np.random.default_rng(n)
+    arrays = {
+        "inputs": rng.standard_normal((n, 9000, 2)).astype(np.float32),  # one sample per chunk
+        "targets": rng.standard_normal((n, 3000)).astype(np.float32),  # five per chunk: a partial last one
+        "tokens": rng.integers(0, 16, (n, 700), dtype=np.uint8),
+        "lengths": rng.integers(0, 700, n, dtype=np.int32),
+    }
+    attrs = {"format_version": 1, "task": "t", "first_index": 3, "num_samples": n}
+    info = write_shard(tmp_path / "fast.h5", arrays, attrs, compress={"tokens"})
+    with h5py.File(tmp_path / "plain.h5", "w", track_order=False) as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for name, a in arrays.items():
+            rows = max(1, min(n, CHUNK_BYTES // a[0].nbytes))
+            gzip = {"compression": "gzip", "compression_opts": 1} if name == "tokens" else {}
+            f.create_dataset(name, data=a, chunks=(rows,) + a.shape[1:], track_times=False, **gzip)
+    assert info.sha256 == sha256_file(tmp_path / "fast.h5") == sha256_file(tmp_path / "plain.h5")
+    assert info.bytes == (tmp_path / "plain.h5").stat().st_size and info.num_samples == n and info.first_index == 3
+
+
 def test_same_bytes_for_1_and_2_workers_and_any_shard_size(tmp_path):
     _, one = build(tmp_path, "mips", "one", workers=1)
     _, two = build(tmp_path, "mips", "two", workers=2)
@@ -116,6 +140,17 @@ def test_job_array_subsets_then_the_manifest(tmp_path):
     assert sum(len(r.written) for r in results) == 7
     _, reference = build(tmp_path, "cummax", "ref", length=16)
     assert sample_bytes(tmp_path / "d") == sample_bytes(reference.directory)
+
+
+def test_workers_get_one_blas_thread_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    with one_blas_thread():
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in os.environ and "MKL_NUM_THREADS" not in os.environ
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
 
 
 def test_shard_selection_specs():
