@@ -2,40 +2,50 @@
 
    The numpy paths in atomic.py define the result; this module computes the same bits faster, and
    atomic.py falls back to numpy when it is not built (the extension is optional at install).
-   setup.py compiles it with -ffp-contract=off (no fused multiply-add) and never -ffast-math; every
-   SIMD lane below performs exactly the IEEE operations of the scalar score. */
+   setup.py compiles it with -ffp-contract=off (no implicit fused multiply-add) and never -ffast-math:
+   the float64 scores that decide are never fused. Only the float32 screen below uses explicit FMA
+   instructions, and its error bound allows them. */
 
 /* causal_mips_unit4: out[i] = argmax_{j<=i} score(q_i, k_j), ties -> smallest j, for unit rows in R^4,
- * score = ((q0*k0 + q1*k1) + q2*k2) + q3*k3 evaluated in float64 with one rounding per op
- * (compile with -ffp-contract=off, never -ffast-math).
+ * score = ((q0*k0 + q1*k1) + q2*k2) + q3*k3 evaluated in float64 with one rounding per op.
  *
- * Algorithm ("charts"): a unit vector has max_d |x_d| >= 1/2. Chart (d,s) holds every key with
- * sign(k_d) = s (k_d = 0 counts as +), bucketed by a uniform 3D grid (G cells per axis over [-1,1])
- * on the other three coordinates; every key is stored once in each of the 4 charts matching its
- * signs (CSR, SoA, ascending j inside a cell). A query uses the chart of its largest |q_d| and scans
- * the 3x3x3 cell box around its own cell = 9 contiguous runs (3 cells along the fastest axis),
- * 4-wide SIMD (GCC vector extensions; AVX2 clone via target_clones, SSE2/plain fallback), masked
- * j <= i, per lane (best, j) with the exact tie rule, lanes merged with the same rule. Queries are
- * processed in chart-cell order (same runs back to back: good branch prediction and locality).
+ * Where the keys are ("charts"): a unit vector has max_d |x_d| >= 1/2. Chart (d,s) holds the keys
+ * with sign(k_d) = s (k_d = 0 counts as +) and |k_d| >= TAU = 0.3, bucketed by a uniform 3D grid
+ * (G cells per axis over [-1,1]) on the other three coordinates (CSR, SoA, ascending j inside a
+ * cell); a key is in 2.5 of the 4 charts of its signs on average. A query uses the chart of its
+ * largest |q_d| (>= 1/2, so the keys left out of that chart are far from it) and scans the 3x3x3
+ * cell box around its own cell = 9 contiguous runs (3 cells along the fastest axis). Queries are
+ * processed in chart-cell order (neighbouring queries reuse the same runs).
  *
- * Exactness: let b be the best rounded score found. For any key k whose rounded score is >= b
- * (i.e. any key that could win or tie), its exact inner product is >= b - eps, eps <= ~4.5e-16
- * (4-term dot of unit-norm vectors, |q.k| <= 1). Hence
+ * Screening in float32, deciding in float64: the scan scores 8 keys at a time in float32 from
+ * float32 copies of q and k, masked j <= i, and keeps per lane the largest and second-largest score
+ * and the j of the largest (AVX2 + FMA kernels where the CPU has them, chosen at import; portable
+ * GCC vector code otherwise; simd() switches, and both give the same answers). For rows of norm 1 +- 1e-8 the float32 score differs from the float64
+ * score by at most 6 u32 (1 + 1e-7) < 3.6e-7 (u32 = 2^-24: two input roundings plus four operations,
+ * each relative to sum |q_d k_d| <= 1). Let m be the largest float32 score and thr = fl32(m - 1e-6)
+ * <= m - 9.4e-7. A key whose float32 score is below thr has float64 score < m - 5.8e-7, below the
+ * float64 score of the key that reached m (>= m - 3.6e-7): it can neither win nor tie. So when
+ * exactly one scanned score is >= thr (one lane's largest, and that lane's second-largest is below
+ * thr), that key is the exact argmax over the scanned keys; otherwise the box is rescanned in float64
+ * with the tie rule. The winner's float64 score b then goes into the certificate.
+ *
+ * Certificate: for any key k whose float64 score is >= b (any key that could win or tie), its exact
+ * inner product is >= b - eps, eps <= ~4.5e-16 (4-term dot of unit-norm vectors, |q.k| <= 1). Hence
  *   |q-k|^2 = |q|^2 + |k|^2 - 2 q.k <= |q|^2 + max|k|^2 - 2b + 2 eps.
  * We use R^2 = |q|^2 + max|k|^2 + 1e-12 - 2b: the 1e-12 dominates 2 eps plus the rounding of
  * this 4-operation expression (values <= ~4, so each rounding < 5e-16). Every key outside the
- * scanned box is farther than rad from q, where rad = min(|q_d| [keys of the other sign or
- * with k_d = 0 have |q_d - k_d| >= |q_d|], distance of q's projection to each box face that is
- * not a grid edge) -- projection onto 3 coordinates never increases distance. Cell assignment
+ * scanned box is farther than rad from q, where rad = min(|q_d| - TAU [keys left out of the chart
+ * have k_d of the other sign or |k_d| < TAU, so |q_d - k_d| > |q_d| - TAU], distance of q's
+ * projection to each box face that is not a grid edge) -- projection onto 3 coordinates never
+ * increases distance. Cell assignment
  * and the face coordinates are computed in float64 with relative errors ~1e-16, so a key put in a
  * cell outside the box is at least (face distance - ~1e-15) away; requiring R + 1e-9 <= rad
- * (1e-9 >> 1e-15) makes the certificate safe. Since the SIMD lanes evaluate exactly the same IEEE
- * operations as the scalar definition, the argmax (with the tie rule) over a scanned superset of
- * the box (over-reading past a run only adds real, causally-masked keys) equals the global one.
- * Failed certificates: rescan with a 5x5x5 box (i >= 512), else SIMD brute force over j <= i.
- * Queries i < I0 are brute-forced. Memory O(L + G^3) with 8 G^3 <= 2^21 (G capped); larger L
- * stays correct, only slower. The workspace is kept between calls (see ws_ptr below).
- */
+ * (1e-9 >> 1e-15) makes the certificate safe. The scan may read up to 7 entries past a run's end:
+ * they are real keys (still masked by j <= i) or end padding (j = INT32_MAX), and the argmax over a
+ * scanned superset of the box is the global one as soon as the box is certified.
+ * Failed certificates: rescan with a 5x5x5 box (i >= 512), else brute force over j <= i (screened
+ * the same way). Queries i < I0 are brute-forced. Memory O(L + G^3) with 8 G^3 <= 2^21 (G capped);
+ * larger L stays correct, only slower. The workspace is kept between calls (see ws_ptr below). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -46,28 +56,44 @@
 #include <string.h>
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
-#error "double arithmetic must be evaluated in double precision (FLT_EVAL_METHOD == 0)"
+#error "arithmetic must be evaluated in the precision of its type (FLT_EVAL_METHOD == 0)"
 #endif
 
-#define W 4
+#define INLINE static inline __attribute__((always_inline))
 #ifndef MIPS_GSCALE
 #define MIPS_GSCALE 10.0
 #endif
+#define WF 8              /* float32 lanes per screening step */
+#define PAD (2 * WF)      /* padding entries after each key array: a step may read 7 past a run */
+#define WINDOW 1e-6f      /* screening window, see above */
+#define TAU 0.3           /* chart d keeps the keys with |k_d| >= TAU: queries there have |q_d| >= 1/2 */
 #if defined(__GNUC__) && !defined(MIPS_SCALAR)
 #define VEC 1
-typedef double vd __attribute__((vector_size(W * 8)));
-typedef int64_t vl __attribute__((vector_size(W * 8)));
-#define vsel(m, a, b) ((vd)(((m) & (vl)(a)) | (~(m) & (vl)(b))))
-#define LOADV(v, ptr) memcpy(&(v), (ptr), sizeof(vd))
-#define SPLAT(x) ((vd){0} + (x))
+typedef float vf __attribute__((vector_size(WF * 4)));
+typedef int32_t vi __attribute__((vector_size(WF * 4)));
+typedef float vf4 __attribute__((vector_size(16)));
+typedef double vd4 __attribute__((vector_size(32)));
+typedef int64_t vl4 __attribute__((vector_size(32)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+#define SELF(m, a, b) ((vf)(((m) & (vi)(a)) | (~(m) & (vi)(b))))
+#define SELI(m, a, b) (((m) & (a)) | (~(m) & (b)))
+#define VMAXF(a, b) SELF((a) > (b), a, b)
+#define VMINF(a, b) SELF((a) < (b), a, b)
+#define VMAXI(a, b) SELI((a) > (b), a, b)
+#define LOADV(v, ptr) memcpy(&(v), (ptr), sizeof(v))
+#define SPLAT(T, x) ((T){0} + (x))
 #if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && !defined(MIPS_NO_CLONES)
 #define CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#if defined(__x86_64__) && !defined(MIPS_NO_AVX2)
+#include <immintrin.h>
+#define HAVE_AVX2 1
+#define AVX2_FMA __attribute__((target("avx2,fma")))
 #endif
 #endif
 #ifndef CLONES
 #define CLONES
 #endif
-#define INLINE static inline __attribute__((always_inline))
 
 static inline double dot4(const double *a, const double *b) {
     double s = a[0] * b[0];
@@ -81,33 +107,76 @@ static inline int cellc(double x, double inv_h, int G) {
     int c = t >= 1.0 ? (int)t : 0;
     return c < G ? c : G - 1;
 }
+/* the coordinate of largest |x_d| (the first on ties) and that |x_d|, without data-dependent branches */
+static inline int chart_of(const double *x, double *am) {
+    double a0 = fabs(x[0]), a1 = fabs(x[1]), a2 = fabs(x[2]), a3 = fabs(x[3]);
+    int u = a1 > a0, w = a3 > a2;
+    double m01 = u ? a1 : a0, m23 = w ? a3 : a2;
+    int hi = m23 > m01;
+    *am = hi ? m23 : m01;
+    return hi ? 2 + w : u;
+}
 static const int oth[4][3] = {{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}};
 
 typedef struct {
     int G; int64_t G3; double h, inv_h, nkmax;
     const int32_t *start;
-    const double *K0, *K1, *K2, *K3, *KJ;
+    const float *F0, *F1, *F2, *F3; const int32_t *FJ;   /* chart entries, float32 SoA, and their j */
+    const float *B0, *B1, *B2, *B3; const int32_t *BJ;   /* every key in j order, float32 SoA */
+    const double *k;                                     /* the float64 keys, for deciding */
 } idx_t;
 
-/* one W-wide step: scores of entries P..P+W-1, masked j <= i, tie rule (s, then smaller j) */
-#define STEP(A0, A1, A2, A3, AJ, P, BEST, BJ) do { vd a0, a1, a2, a3, j; LOADV(a0, (A0) + (P)); \
-    LOADV(a1, (A1) + (P)); LOADV(a2, (A2) + (P)); LOADV(a3, (A3) + (P)); LOADV(j, (AJ) + (P)); \
-    vd s = q0 * a0; s = s + q1 * a1; s = s + q2 * a2; s = s + q3 * a3; \
-    vl take = (j <= id) & ((s > BEST) | ((s == BEST) & (j < BJ))); \
-    BEST = vsel(take, s, BEST); BJ = vsel(take, j, BJ); } while (0)
+#ifdef VEC
+/* 8 float32 scores against q0..q3; j > i masked to -inf; per lane (best, second, bj) */
+#define STEP(F0, F1, F2, F3, FJ, P) do { vf a0, a1, a2, a3; vi jj; LOADV(a0, (F0) + (P)); LOADV(a1, (F1) + (P)); \
+    LOADV(a2, (F2) + (P)); LOADV(a3, (F3) + (P)); LOADV(jj, (FJ) + (P)); \
+    vf s = q0 * a0; s = s + q1 * a1; s = s + q2 * a2; s = s + q3 * a3; \
+    s = SELF(jj <= id, s, ninf); vi gt = s > best; vf lo = VMINF(best, s); \
+    best = VMAXF(best, s); bj = SELI(gt, jj, bj); second = VMAXF(second, lo); } while (0)
+#define SCREEN_INIT(qv, i) vf q0 = SPLAT(vf, (float)(qv)[0]), q1 = SPLAT(vf, (float)(qv)[1]), \
+    q2 = SPLAT(vf, (float)(qv)[2]), q3 = SPLAT(vf, (float)(qv)[3]); vi id = SPLAT(vi, (int32_t)(i)); \
+    const vf ninf = SPLAT(vf, -INFINITY); vf best = ninf, second = ninf; vi bj = SPLAT(vi, -1)
+/* all lanes = the lane-wise max / sum */
+#define HMAX(v, MAX) do { v = MAX(v, __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3})); \
+    v = MAX(v, __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5})); \
+    v = MAX(v, __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6})); } while (0)
+#define HADD(v) do { v = v + __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3}); \
+    v = v + __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5}); \
+    v = v + __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6}); } while (0)
 
-/* scan the (2r+1)^3 box around q in its chart; returns 1 and sets *res if certified */
-INLINE int query_box(const idx_t *X, const double *qv, int64_t i, int r, int64_t *res) {
+/* the j of the largest screened score m if it is the only score >= fl32(m - WINDOW), else -1 */
+INLINE int32_t screened_j(const vf *bestp, const vf *secondp, const vi *bjp) {
+    vf best = *bestp, second = *secondp, m = best;
+    vi bj = *bjp;
+    HMAX(m, VMAXF);
+    vf thr = m - WINDOW;
+    vi c = (best >= thr) + (second >= thr);   /* -1 per score at or above thr */
+    HADD(c);
+    vi j = SELI(best == m, bj, SPLAT(vi, -1));
+    HMAX(j, VMAXI);
+    return m[0] != -INFINITY && c[0] == -1 ? j[0] : -1;
+}
+#endif
+
+/* float64: best (score, smaller j) over entries [p0, e) with j <= i */
+INLINE void exact_run(const idx_t *X, const double *qv, int64_t i, int32_t p0, int32_t e, double *bs, int64_t *bj) {
+    for (int32_t p = p0; p < e; p++) {
+        int64_t j = X->FJ[p];
+        if (j > i) continue;
+        double s = dot4(qv, X->k + 4 * j);
+        if (s > *bs || (s == *bs && j < *bj)) { *bs = s; *bj = j; }
+    }
+}
+
+/* the (2r+1)^3 box around q's cell in its chart (returns the chart's cell starts) and the radius
+   around q inside which every key of every chart is in that box */
+INLINE const int32_t *box_of(const idx_t *X, const double *qv, int r, int lo[3], int hi[3], double *radp) {
     const int G = X->G;
     const double h = X->h, inv_h = X->inv_h;
-    double a0 = fabs(qv[0]), a1 = fabs(qv[1]), a2 = fabs(qv[2]), a3 = fabs(qv[3]);
-    int d = 0; double am = a0;
-    if (a1 > am) { d = 1; am = a1; }
-    if (a2 > am) { d = 2; am = a2; }
-    if (a3 > am) { d = 3; am = a3; }
+    double am;
+    int d = chart_of(qv, &am);
     int ch = 2 * d + (qv[d] < 0);
-    double rad = am;
-    int lo[3], hi[3];
+    double rad = am - TAU;   /* keys missing from this chart have k_d of the other sign or |k_d| < TAU */
     for (int m = 0; m < 3; m++) {
         double x = qv[oth[d][m]];
         int c = cellc(x, inv_h, G);
@@ -118,76 +187,175 @@ INLINE int query_box(const idx_t *X, const double *qv, int64_t i, int r, int64_t
         rad = e1 < rad ? e1 : rad;
         rad = e2 < rad ? e2 : rad;
     }
-    const int32_t *st = X->start + ch * X->G3;
-    double bs = -INFINITY, bjj = INFINITY;
-#ifdef VEC
-    vd q0 = SPLAT(qv[0]), q1 = SPLAT(qv[1]), q2 = SPLAT(qv[2]), q3 = SPLAT(qv[3]);
-    vd id = SPLAT((double)i);
-    vd best = SPLAT(-INFINITY), bj = SPLAT(INFINITY), best2 = best, bj2 = bj;
-    for (int c2 = lo[2]; c2 <= hi[2]; c2++)
-        for (int c1 = lo[1]; c1 <= hi[1]; c1++) {
-            int64_t cb = (int64_t)G * G * c2 + (int64_t)G * c1;
-            int32_t p = st[cb + lo[0]], e = st[cb + hi[0] + 1];
-            /* reading up to 2W-1 entries past e is harmless: they are real keys (still masked by
-               j <= i) or end padding (j = +inf); a scanned superset of the box keeps the argmax */
-            for (; p < e; p += 2 * W) {
-                STEP(X->K0, X->K1, X->K2, X->K3, X->KJ, p, best, bj);
-                STEP(X->K0, X->K1, X->K2, X->K3, X->KJ, p + W, best2, bj2);
-            }
-        }
-    for (int l = 0; l < W; l++) {
-        if (best[l] > bs || (best[l] == bs && bj[l] < bjj)) { bs = best[l]; bjj = bj[l]; }
-        if (best2[l] > bs || (best2[l] == bs && bj2[l] < bjj)) { bs = best2[l]; bjj = bj2[l]; }
+    *radp = rad;
+    return X->start + ch * X->G3;
+}
+
+/* The screens, as one body for two instruction sets: screen_queries sets win[t] to the screened
+   winner of query order[t]'s box (-1: ambiguous) and rad[t] to the box's radius; screen_brute sets
+   win[t] to the screened winner over all j <= i for i = list[t]. */
+#define DEFINE_SCREENS(SFX, ATTR)                                                                          \
+    ATTR static void screen_queries##SFX(const idx_t *X, const double *q, const int32_t *order, int64_t n,  \
+                                         int r, int32_t *win, double *rad) {                                \
+        for (int64_t t = 0; t < n; t++) {                                                                  \
+            int64_t i = order[t];                                                                          \
+            int lo[3], hi[3];                                                                              \
+            const int32_t *st = box_of(X, q + 4 * i, r, lo, hi, rad + t);                                  \
+            SCREEN_INIT(q + 4 * i, i);                                                                     \
+            for (int c2 = lo[2]; c2 <= hi[2]; c2++)                                                        \
+                for (int c1 = lo[1]; c1 <= hi[1]; c1++) {                                                  \
+                    int64_t cb = (int64_t)X->G * X->G * c2 + (int64_t)X->G * c1;                           \
+                    for (int32_t p = st[cb + lo[0]], e = st[cb + hi[0] + 1]; p < e; p += WF)               \
+                        STEP(X->F0, X->F1, X->F2, X->F3, X->FJ, p);                                        \
+                }                                                                                          \
+            win[t] = SCREENED();                                                                           \
+        }                                                                                                  \
+    }                                                                                                      \
+    ATTR static void screen_brute##SFX(const idx_t *X, const double *q, const int32_t *list, int64_t n,     \
+                                       int32_t *win) {                                                     \
+        for (int64_t t = 0; t < n; t++) {                                                                  \
+            int64_t i = list[t];                                                                           \
+            SCREEN_INIT(q + 4 * i, i);                                                                     \
+            for (int64_t p = 0; p <= i; p += WF) STEP(X->B0, X->B1, X->B2, X->B3, X->BJ, p);               \
+            win[t] = SCREENED();                                                                           \
+        }                                                                                                  \
     }
+
+#ifdef VEC
+#define SCREENED() screened_j(&best, &second, &bj)
+DEFINE_SCREENS(_portable, )
+#undef STEP
+#undef SCREEN_INIT
+#undef SCREENED
 #else
-    for (int c2 = lo[2]; c2 <= hi[2]; c2++)
-        for (int c1 = lo[1]; c1 <= hi[1]; c1++) {
-            int64_t cb = (int64_t)G * G * c2 + (int64_t)G * c1;
-            for (int32_t p = st[cb + lo[0]], e = st[cb + hi[0] + 1]; p < e; p++) {
-                double j = X->KJ[p];
-                double s = qv[0] * X->K0[p]; s = s + qv[1] * X->K1[p]; s = s + qv[2] * X->K2[p]; s = s + qv[3] * X->K3[p];
-                if (j <= (double)i && (s > bs || (s == bs && j < bjj))) { bs = s; bjj = j; }
-            }
-        }
+static void screen_queries_portable(const idx_t *X, const double *q, const int32_t *order, int64_t n, int r,
+                                    int32_t *win, double *rad) {
+    for (int64_t t = 0; t < n; t++) {   /* no screen: decide() rescans every box in float64 */
+        int lo[3], hi[3];
+        box_of(X, q + 4 * (int64_t)order[t], r, lo, hi, rad + t);
+        win[t] = -1;
+    }
+}
+static void screen_brute_portable(const idx_t *X, const double *q, const int32_t *list, int64_t n, int32_t *win) {
+    (void)X; (void)q; (void)list;
+    for (int64_t t = 0; t < n; t++) win[t] = -1;
+}
 #endif
+
+#ifdef HAVE_AVX2
+/* the same step with AVX2 + FMA: max/min/blend in one instruction each, and fused multiply-adds
+   (the screening bound above holds with or without fusing: four roundings either way) */
+#define STEP(F0, F1, F2, F3, FJ, P) do { \
+    __m256 s = _mm256_mul_ps(q0, _mm256_loadu_ps((F0) + (P))); \
+    s = _mm256_fmadd_ps(q1, _mm256_loadu_ps((F1) + (P)), s); \
+    s = _mm256_fmadd_ps(q2, _mm256_loadu_ps((F2) + (P)), s); \
+    s = _mm256_fmadd_ps(q3, _mm256_loadu_ps((F3) + (P)), s); \
+    __m256i jj = _mm256_loadu_si256((const __m256i *)((FJ) + (P))); \
+    s = _mm256_blendv_ps(s, ninf, _mm256_castsi256_ps(_mm256_cmpgt_epi32(jj, id))); \
+    __m256 gt = _mm256_cmp_ps(s, best, _CMP_GT_OQ); \
+    second = _mm256_max_ps(second, _mm256_min_ps(best, s)); \
+    best = _mm256_max_ps(best, s); \
+    bj = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bj), _mm256_castsi256_ps(jj), gt)); } while (0)
+#define SCREEN_INIT(qv, i) __m256 q0 = _mm256_set1_ps((float)(qv)[0]), q1 = _mm256_set1_ps((float)(qv)[1]), \
+    q2 = _mm256_set1_ps((float)(qv)[2]), q3 = _mm256_set1_ps((float)(qv)[3]); \
+    __m256i id = _mm256_set1_epi32((int32_t)(i)); const __m256 ninf = _mm256_set1_ps(-INFINITY); \
+    __m256 best = ninf, second = ninf; __m256i bj = _mm256_set1_epi32(-1)
+#define SCREENED() screened_m256(best, second, bj)
+AVX2_FMA INLINE int32_t screened_m256(__m256 best, __m256 second, __m256i bj) {
+    vf b, s2; vi j;
+    memcpy(&b, &best, sizeof b); memcpy(&s2, &second, sizeof s2); memcpy(&j, &bj, sizeof j);
+    return screened_j(&b, &s2, &j);
+}
+DEFINE_SCREENS(_avx2, AVX2_FMA)
+#endif
+
+typedef void (*screen_queries_fn)(const idx_t *, const double *, const int32_t *, int64_t, int, int32_t *, double *);
+typedef void (*screen_brute_fn)(const idx_t *, const double *, const int32_t *, int64_t, int32_t *);
+static screen_queries_fn screen_queries = screen_queries_portable;
+static screen_brute_fn screen_brute = screen_brute_portable;
+
+/* use the AVX2 + FMA screens when asked and the CPU has them; returns whether they are in use */
+static int use_simd(int on) {
+#ifdef HAVE_AVX2
+    __builtin_cpu_init();
+    on = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    screen_queries = on ? screen_queries_avx2 : screen_queries_portable;
+    screen_brute = on ? screen_brute_avx2 : screen_brute_portable;
+    return on;
+#else
+    (void)on;
+    return 0;
+#endif
+}
+
+/* the float64 score of the screened winner j (j < 0: a float64 rescan of the box with the tie
+   rule), then the certificate; returns 1 and sets *res if certified */
+INLINE int decide(const idx_t *X, const double *qv, int64_t i, int r, int32_t j, double rad, int64_t *res) {
+    double bs = -INFINITY;
+    int64_t bjj = j;
+    if (j >= 0) bs = dot4(qv, X->k + 4 * (int64_t)j);
+    else {
+        int lo[3], hi[3];
+        const int32_t *st = box_of(X, qv, r, lo, hi, &rad);
+        for (int c2 = lo[2]; c2 <= hi[2]; c2++)
+            for (int c1 = lo[1]; c1 <= hi[1]; c1++) {
+                int64_t cb = (int64_t)X->G * X->G * c2 + (int64_t)X->G * c1;
+                exact_run(X, qv, i, st[cb + lo[0]], st[cb + hi[0] + 1], &bs, &bjj);
+            }
+        if (bjj < 0) return 0;
+    }
     double R2 = dot4(qv, qv) + X->nkmax + 1e-12 - 2.0 * bs;
     double R = R2 > 0 ? sqrt(R2) : 0.0;
-    if (bjj <= (double)i && R + 1e-9 <= rad) { *res = (int64_t)bjj; return 1; }
+    if (R + 1e-9 <= rad) { *res = bjj; return 1; }
     return 0;
 }
 
-CLONES static int64_t query_pass(const idx_t *X, const double *q, const int32_t *order, int64_t n, int r,
-                                 int64_t *out, int32_t *fail) {
+/* queries order[0..n): screen all, then decide all (in two loops, the long dependency chain of one
+   query's decision overlaps the next screens); uncertified queries go to fail[] */
+static int64_t query_pass(const idx_t *X, const double *q, const int32_t *order, int64_t n, int r,
+                          int64_t *out, int32_t *fail, int32_t *win, double *rad) {
+    screen_queries(X, q, order, n, r, win, rad);
     int64_t nfail = 0;
     for (int64_t t = 0; t < n; t++) {
         int64_t i = order[t];
-        if (!query_box(X, q + 4 * i, i, r, out + i)) fail[nfail++] = i;
+        if (!decide(X, q + 4 * i, i, r, win[t], rad[t], out + i)) fail[nfail++] = (int32_t)i;
     }
     return nfail;
 }
 
-/* brute force over j <= i using SoA copies B0..BJ in j order (padded with j = +inf) */
-CLONES static void brute(const double *q, const double *B0, const double *B1, const double *B2, const double *B3,
-                         const double *BJ, const int32_t *list, int64_t n, int64_t *out) {
+/* brute force over j <= i for i in list[0..n), screened, float64 where the screen is ambiguous */
+static void brute(const idx_t *X, const double *q, const int32_t *list, int64_t n, int64_t *out, int32_t *win) {
+    screen_brute(X, q, list, n, win);
     for (int64_t t = 0; t < n; t++) {
-        int64_t i = list[t];
-        const double *qv = q + 4 * i;
-        double bs = -INFINITY, bjj = INFINITY;
-#ifdef VEC
-        vd q0 = SPLAT(qv[0]), q1 = SPLAT(qv[1]), q2 = SPLAT(qv[2]), q3 = SPLAT(qv[3]);
-        vd id = SPLAT((double)i);
-        vd best = SPLAT(-INFINITY), bj = SPLAT(INFINITY);
-        for (int64_t p = 0; p <= i; p += W) STEP(B0, B1, B2, B3, BJ, p, best, bj);
-        for (int l = 0; l < W; l++)
-            if (best[l] > bs || (best[l] == bs && bj[l] < bjj)) { bs = best[l]; bjj = bj[l]; }
-#else
-        for (int64_t j = 0; j <= i; j++) {
-            double s = qv[0] * B0[j]; s = s + qv[1] * B1[j]; s = s + qv[2] * B2[j]; s = s + qv[3] * B3[j];
-            if (s > bs) { bs = s; bjj = (double)j; }
+        int64_t i = list[t], bjj = win[t];
+        if (bjj < 0) {
+            const double *qv = q + 4 * i;
+            double bs = -INFINITY;
+            for (int64_t j = 0; j <= i; j++) {
+                double s = dot4(qv, X->k + 4 * j);
+                if (s > bs) { bs = s; bjj = j; }
+            }
         }
-#endif
-        out[i] = (int64_t)bjj;
+        out[i] = bjj;
     }
+}
+
+/* cells[4r + d] = cellc(x[4r + d], ...) for n rows of 4 */
+CLONES static void cells_rows(const double *x, int64_t n, double inv_h, int G, int32_t *cells) {
+#ifdef VEC
+    const vd4 one = SPLAT(vd4, 1.0), top = SPLAT(vd4, (double)(G - 1)), ih = SPLAT(vd4, inv_h), zero = {0};
+    for (int64_t r = 0; r < n; r++) {
+        vd4 v;
+        LOADV(v, x + 4 * r);
+        vd4 t = (v + one) * ih;   /* as cellc: truncate t >= 0, clamp to [0, G-1] */
+        vl4 big = t > top, neg = t < zero;
+        t = (vd4)((big & (vl4)top) | (~big & ~neg & (vl4)t));
+        vi4 c = __builtin_convertvector(t, vi4);
+        memcpy(cells + 4 * r, &c, sizeof c);
+    }
+#else
+    for (int64_t r = 0; r < 4 * n; r++) cells[r] = cellc(x[r], inv_h, G);
+#endif
 }
 
 /* The workspace is kept between calls: first-touch page faults of a fresh ~1 MB allocation cost
@@ -206,74 +374,122 @@ int causal_mips_unit4(const double *q, const double *k, int64_t L, int64_t *out)
     const int64_t G3 = (int64_t)G * G * G, ncell = 8 * G3;
     const double h = 2.0 / G, inv_h = G / 2.0;
     const int64_t N = 4 * L;
-    size_t need = (size_t)(5 * (N + 2 * W) + 5 * (L + 2 * W)) * 8 + (size_t)(2 * (ncell + 2) + 2 * N + 3 * L) * 4 + 64;
+    size_t need = (size_t)(5 * (N + PAD) + 5 * (L + PAD)) * 4 + (size_t)(2 * (ncell + 2) + 2 * N + 12 * L) * 4 +
+                  (size_t)L * 8 + 64;
     if (need > ws_cap) {
         free(ws_ptr);
         ws_ptr = malloc(need);
         ws_cap = ws_ptr ? need : 0;
         if (!ws_ptr) return -1;
     }
-    char *ws = ws_ptr;
-    double *K0 = (double *)ws, *K1 = K0 + N + 2 * W, *K2 = K1 + N + 2 * W, *K3 = K2 + N + 2 * W, *KJ = K3 + N + 2 * W;
-    double *B0 = KJ + N + 2 * W, *B1 = B0 + L + 2 * W, *B2 = B1 + L + 2 * W, *B3 = B2 + L + 2 * W, *BJ = B3 + L + 2 * W;
-    int32_t *start = (int32_t *)(BJ + L + 2 * W), *cnt = start + ncell + 2, *kc = cnt + ncell + 2, *ix = kc + N;
-    int32_t *order = ix + N, *fail = order + L, *qc = fail + L;
+    float *F0 = ws_ptr, *F1 = F0 + N + PAD, *F2 = F1 + N + PAD, *F3 = F2 + N + PAD;
+    int32_t *FJ = (int32_t *)(F3 + N + PAD);
+    float *B0 = (float *)(FJ + N + PAD), *B1 = B0 + L + PAD, *B2 = B1 + L + PAD, *B3 = B2 + L + PAD;
+    int32_t *BJ = (int32_t *)(B3 + L + PAD);
+    int32_t *start = BJ + L + PAD, *cnt = start + ncell + 2, *kc = cnt + ncell + 2, *ke = kc + N;
+    int32_t *order = ke + N, *fail = order + L, *qc = fail + L, *KC = qc + L, *QC = KC + 4 * L, *win = QC + 4 * L;
+    double *rad = (double *)(((uintptr_t)(win + L) + 7) & ~(uintptr_t)7);
     memset(start, 0, (size_t)(ncell + 2) * 4);
     memset(cnt, 0, (size_t)(ncell + 2) * 4);
+    cells_rows(k, L, inv_h, G, KC);
+    cells_rows(q, L, inv_h, G, QC);
 
     /* strides of the 4 coordinates inside chart d (its own coordinate gets stride 0) */
     const int64_t GG = (int64_t)G * G;
     const int64_t str[4][4] = {{0, 1, G, GG}, {1, 0, G, GG}, {1, G, 0, GG}, {1, G, GG, 0}};
     double nkmax = 0;
+    int64_t ne = 0;   /* chart entries: (cell kc, key ke) */
     for (int64_t j = 0; j < L; j++) {
         const double *kk = k + j * 4;
+        const int32_t *cj = KC + 4 * j;
         double n2 = dot4(kk, kk);
         nkmax = n2 > nkmax ? n2 : nkmax;
-        B0[j] = kk[0]; B1[j] = kk[1]; B2[j] = kk[2]; B3[j] = kk[3]; BJ[j] = (double)j;
-        int c0 = cellc(kk[0], inv_h, G), c1 = cellc(kk[1], inv_h, G), c2 = cellc(kk[2], inv_h, G), c3 = cellc(kk[3], inv_h, G);
+        B0[j] = (float)kk[0]; B1[j] = (float)kk[1]; B2[j] = (float)kk[2]; B3[j] = (float)kk[3]; BJ[j] = (int32_t)j;
         for (int d = 0; d < 4; d++) {
-            int64_t c = (2 * d + (kk[d] < 0)) * G3 + c0 * str[d][0] + c1 * str[d][1] + c2 * str[d][2] + c3 * str[d][3];
-            kc[j * 4 + d] = (int32_t)c;
-            start[c + 2]++;
+            int64_t c = (2 * d + (kk[d] < 0)) * G3 + cj[0] * str[d][0] + cj[1] * str[d][1] + cj[2] * str[d][2] + cj[3] * str[d][3];
+            int keep = fabs(kk[d]) >= TAU;
+            kc[ne] = (int32_t)c;
+            ke[ne] = (int32_t)j;
+            ne += keep;
+            start[c + 2] += keep;
         }
     }
-    for (int64_t p = L; p < L + 2 * W; p++) { B0[p] = B1[p] = B2[p] = B3[p] = 0; BJ[p] = INFINITY; }
+    for (int64_t p = L; p < L + PAD; p++) { B0[p] = B1[p] = B2[p] = B3[p] = 0; BJ[p] = INT32_MAX; }
     for (int64_t c = 0; c < ncell; c++) start[c + 2] += start[c + 1];
-    for (int64_t e = 0; e < N; e++) ix[start[kc[e] + 1]++] = (int32_t)(e >> 2);   /* ascending j per cell */
-    for (int64_t p = 0; p < N; p++) {
-        int32_t j = ix[p];
-        K0[p] = B0[j]; K1[p] = B1[j]; K2[p] = B2[j]; K3[p] = B3[j]; KJ[p] = (double)j;
+    for (int64_t e = 0; e < ne; e++) FJ[start[kc[e] + 1]++] = ke[e];   /* ascending j per cell */
+    for (int64_t p = 0; p < ne; p++) {
+        int32_t j = FJ[p];
+        F0[p] = B0[j]; F1[p] = B1[j]; F2[p] = B2[j]; F3[p] = B3[j];
     }
-    for (int64_t p = N; p < N + 2 * W; p++) { K0[p] = K1[p] = K2[p] = K3[p] = 0; KJ[p] = INFINITY; }
-    idx_t X = {G, G3, h, inv_h, nkmax, start, K0, K1, K2, K3, KJ};
+    for (int64_t p = ne; p < ne + PAD; p++) { F0[p] = F1[p] = F2[p] = F3[p] = 0; FJ[p] = INT32_MAX; }
+    idx_t X = {G, G3, h, inv_h, nkmax, start, F0, F1, F2, F3, FJ, B0, B1, B2, B3, BJ, k};
 
     /* queries i >= I0, counting-sorted by chart cell (ascending i within a cell) */
     int64_t nb = I0 < L ? I0 : L;
     for (int64_t i = nb; i < L; i++) {
         const double *qv = q + 4 * i;
-        double a0 = fabs(qv[0]), a1 = fabs(qv[1]), a2 = fabs(qv[2]), a3 = fabs(qv[3]);
-        int d = 0; double am = a0;
-        if (a1 > am) { d = 1; am = a1; }
-        if (a2 > am) { d = 2; am = a2; }
-        if (a3 > am) { d = 3; am = a3; }
-        int64_t c = (2 * d + (qv[d] < 0)) * G3 + cellc(qv[0], inv_h, G) * str[d][0] + cellc(qv[1], inv_h, G) * str[d][1] +
-                    cellc(qv[2], inv_h, G) * str[d][2] + cellc(qv[3], inv_h, G) * str[d][3];
+        const int32_t *ci = QC + 4 * i;
+        double am;
+        int d = chart_of(qv, &am);
+        int64_t c = (2 * d + (qv[d] < 0)) * G3 + ci[0] * str[d][0] + ci[1] * str[d][1] + ci[2] * str[d][2] + ci[3] * str[d][3];
         qc[i] = (int32_t)c;
         cnt[c + 1]++;
     }
     for (int64_t c = 0; c < ncell; c++) cnt[c + 1] += cnt[c];
     for (int64_t i = nb; i < L; i++) order[cnt[qc[i]]++] = (int32_t)i;
-    int64_t nfail = query_pass(&X, q, order, L - nb, 1, out, fail);
+    int64_t nfail = query_pass(&X, q, order, L - nb, 1, out, fail, win, rad);
 
     /* failures: 5x5x5 box for large i, then brute force; plus all i < I0 */
     int64_t nbr = 0;
     for (int64_t f = 0; f < nfail; f++) {
         int32_t i = fail[f];
-        if (i < 512 || query_pass(&X, q, fail + f, 1, 2, out, qc) != 0) order[nbr++] = i;
+        if (i < 512 || query_pass(&X, q, fail + f, 1, 2, out, qc, win, rad) != 0) order[nbr++] = i;
     }
     for (int64_t i = 0; i < nb; i++) order[nbr++] = (int32_t)i;
-    brute(q, B0, B1, B2, B3, BJ, order, nbr, out);
+    brute(&X, q, order, nbr, out, win);
     return 0;
+}
+
+/* ---- a whole sample (D = 4): normalisation, search, float32 assembly -------------------------- */
+
+/* each row of 4 divided by sqrt(((x0*x0 + x1*x1) + x2*x2) + x3*x3), lane-wise IEEE division */
+CLONES static void normalise_rows(double *x, int64_t n) {
+    for (int64_t r = 0; r < n; r++) {
+        double *row = x + 4 * r;
+        double nrm = sqrt(dot4(row, row));
+#ifdef VEC
+        vd4 v;
+        LOADV(v, row);
+        v = v / SPLAT(vd4, nrm);
+        memcpy(row, &v, sizeof v);
+#else
+        for (int d = 0; d < 4; d++) row[d] = row[d] / nrm;
+#endif
+    }
+}
+
+/* inputs[i] = (q_i, k_i, v_i, pos_i), targets[i] = v_idx[i], each value rounded to float32 */
+CLONES static void assemble(const double *q, const double *k, const double *v, const float *pos, const int64_t *idx,
+                            int64_t L, float *in, float *tg) {
+    for (int64_t i = 0; i < L; i++) {
+        float *o = in + 14 * i;
+#ifdef VEC
+        vd4 a, b, c, t;
+        LOADV(a, q + 4 * i); LOADV(b, k + 4 * i); LOADV(c, v + 4 * i); LOADV(t, v + 4 * idx[i]);
+        vf4 fa = __builtin_convertvector(a, vf4), fb = __builtin_convertvector(b, vf4);
+        vf4 fc = __builtin_convertvector(c, vf4), ft = __builtin_convertvector(t, vf4);
+        memcpy(o, &fa, 16); memcpy(o + 4, &fb, 16); memcpy(o + 8, &fc, 16); memcpy(tg + 4 * i, &ft, 16);
+#else
+        for (int d = 0; d < 4; d++) {
+            o[d] = (float)q[4 * i + d];
+            o[4 + d] = (float)k[4 * i + d];
+            o[8 + d] = (float)v[4 * i + d];
+            tg[4 * i + d] = (float)v[4 * idx[i] + d];
+        }
+#endif
+        o[12] = pos[2 * i];
+        o[13] = pos[2 * i + 1];
+    }
 }
 
 /* ---- Python bindings (buffer protocol; atomic.py checks dtypes, shapes and contiguity) ---------- */
@@ -330,28 +546,9 @@ static PyObject *py_sample(PyObject *Py_UNUSED(self), PyObject *args) {
     if (!idx) rc = -1;
     if (rc == 0) { /* with the GIL held: causal_mips_unit4 reuses one workspace */
         double *x = (double *)xb.buf;
-        const float *pos = (const float *)pb.buf;
-        float *in = (float *)ib.buf, *tg = (float *)tb.buf;
-        for (Py_ssize_t r = 0; r < 3 * L; r++) {
-            double *row = x + 4 * r;
-            double n = sqrt(dot4(row, row));
-            for (int d = 0; d < 4; d++) row[d] = row[d] / n;
-        }
-        const double *q = x, *k = x + 4 * L, *v = x + 8 * L;
-        rc = causal_mips_unit4(q, k, L, idx);
-        if (rc == 0) {
-            for (Py_ssize_t i = 0; i < L; i++) {
-                float *o = in + 14 * i;
-                for (int d = 0; d < 4; d++) {
-                    o[d] = (float)q[4 * i + d];
-                    o[4 + d] = (float)k[4 * i + d];
-                    o[8 + d] = (float)v[4 * i + d];
-                    tg[4 * i + d] = (float)v[4 * idx[i] + d];
-                }
-                o[12] = pos[2 * i];
-                o[13] = pos[2 * i + 1];
-            }
-        }
+        normalise_rows(x, 3 * L);
+        rc = causal_mips_unit4(x, x + 4 * L, L, idx);
+        if (rc == 0) assemble(x, x + 4 * L, x + 8 * L, (const float *)pb.buf, idx, L, (float *)ib.buf, (float *)tb.buf);
     }
     free(idx);
     PyBuffer_Release(&xb); PyBuffer_Release(&pb); PyBuffer_Release(&ib); PyBuffer_Release(&tb);
@@ -359,7 +556,17 @@ static PyObject *py_sample(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(simd_doc, "simd(on) -> bool: screen with the AVX2 + FMA kernels when on and the CPU has them, else with\n"
+                       "the portable ones (the results are the same); returns whether AVX2 + FMA are now in use.");
+
+static PyObject *py_simd(PyObject *Py_UNUSED(self), PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    return PyBool_FromLong(use_simd(on));
+}
+
 static PyMethodDef methods[] = {
+    {"simd", py_simd, METH_O, simd_doc},
     {"search", py_search, METH_VARARGS, search_doc},
     {"sample", py_sample, METH_VARARGS, sample_doc},
     {NULL, NULL, 0, NULL},
@@ -370,4 +577,7 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__mips(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__mips(void) {
+    use_simd(1);
+    return PyModule_Create(&module);
+}

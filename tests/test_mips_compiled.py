@@ -21,17 +21,34 @@ def test_compiled_module_is_built():
 
 
 @pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
+@pytest.mark.parametrize("simd", [True, False], ids=["avx2", "portable"])
 @pytest.mark.parametrize("L", [16, 17, 100, 1000, 4096])
-def test_compiled_sample_equals_numpy_sample(L, monkeypatch):
+def test_compiled_sample_equals_numpy_sample(L, simd, monkeypatch):
     task = lrbench.get_task("mips", length=L)
-    for index in range(3):
-        monkeypatch.setattr(atomic, "_mips_c", COMPILED)
-        fast = task.sample(index, split="val", seed=1)
-        monkeypatch.setattr(atomic, "_mips_c", None)
-        slow = task.sample(index, split="val", seed=1)
-        for name in ("inputs", "targets"):
-            assert fast[name].dtype == slow[name].dtype and fast[name].shape == slow[name].shape
-            assert fast[name].tobytes() == slow[name].tobytes()
+    try:
+        COMPILED.simd(simd)
+        for index in range(3):
+            monkeypatch.setattr(atomic, "_mips_c", COMPILED)
+            fast = task.sample(index, split="val", seed=1)
+            monkeypatch.setattr(atomic, "_mips_c", None)
+            slow = task.sample(index, split="val", seed=1)
+            for name in ("inputs", "targets"):
+                assert fast[name].dtype == slow[name].dtype and fast[name].shape == slow[name].shape
+                assert fast[name].tobytes() == slow[name].tobytes()
+    finally:
+        COMPILED.simd(True)
+
+
+@pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")
+def test_simd_switch_reports_what_is_in_use():
+    try:
+        assert COMPILED.simd(False) is False
+        on = COMPILED.simd(True)
+        flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else None
+        if flags is not None and os.uname().machine == "x86_64":
+            assert on == ("avx2" in flags and "fma" in flags)
+    finally:
+        COMPILED.simd(True)
 
 
 @pytest.mark.skipif(COMPILED is None, reason="generators/_mips.c is not built")

@@ -3,8 +3,9 @@
 The score of (i, j) is the float64 inner product summed left to right, ((q_0 k_0 + q_1 k_1) + ...), so
 equal keys score equally and ties go to the smallest j. Every path of causal_mips (k-d tree, ±1 signs,
 BLAS screening, direct scores, and the compiled grid search of generators/_mips.c for D = 4) must
-return exactly the indices of that definition. Every test runs twice: with the compiled module (when it
-is built) and with the numpy paths alone.
+return exactly the indices of that definition. Every test runs three times: with the compiled module
+(when it is built) screening with AVX2 + FMA (where the CPU has them), with its portable screens, and
+with the numpy paths alone.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ from lrbench.seeding import sample_rng
 COMPILED = atomic._mips_c  # None when the extension was not built
 
 
-@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+@pytest.fixture(autouse=True, params=["compiled", "compiled-portable", "numpy"])
 def impl(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setattr(atomic, "_mips_c", None)
-    elif COMPILED is None:
+        yield request.param
+        return
+    if COMPILED is None:
         pytest.skip("generators/_mips.c is not built")
-    return request.param
+    simd = COMPILED.simd(request.param == "compiled")
+    if request.param == "compiled" and not simd:
+        pytest.skip("this CPU has no AVX2 + FMA: the compiled path is the portable one")
+    try:
+        yield request.param
+    finally:
+        COMPILED.simd(True)
 
 
 def reference(q: np.ndarray, k: np.ndarray) -> np.ndarray:
