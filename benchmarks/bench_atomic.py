@@ -122,6 +122,11 @@ def breakdown(reps: int) -> None:
             timed("compiled: all after the draws", compiled.sample, x.copy(), pos, inputs, targets, L)
             q, k, _ = atomic._unit_rows(x)
             timed("compiled: search alone", compiled.search, q, k, np.empty(L, np.int64), L)
+            if compiled.simd(False) is False:  # the portable screens, as on a CPU without AVX2 + FMA
+                try:
+                    timed("compiled: search, portable", compiled.search, q, k, np.empty(L, np.int64), L)
+                finally:
+                    compiled.simd(True)
         atomic._mips_c = None
         try:
             q, k, v = timed("numpy: normalise", atomic._unit_rows, x)

@@ -17,10 +17,10 @@
  * cell box around its own cell = 9 contiguous runs (3 cells along the fastest axis). Queries are
  * processed in chart-cell order (neighbouring queries reuse the same runs).
  *
- * Screening in float32, deciding in float64: the scan scores 8 keys at a time in float32 from
- * float32 copies of q and k, masked j <= i, and keeps per lane the largest and second-largest score
- * and the j of the largest (AVX2 + FMA kernels where the CPU has them, chosen at import; portable
- * GCC vector code otherwise; simd() switches, and both give the same answers). For rows of norm 1 +- 1e-8 the float32 score differs from the float64
+ * Screening in float32, deciding in float64: the scan scores keys in float32 from float32 copies
+ * of q and k, masked j <= i, and keeps per lane the largest and second-largest score and the j of
+ * the largest: 8 lanes with AVX2 + FMA where the CPU has them (chosen at import), else 4 lanes of
+ * portable vector code (SSE2, NEON); simd() switches, and both give the same answers. For rows of norm 1 +- 1e-8 the float32 score differs from the float64
  * score by at most 6 u32 (1 + 1e-7) < 3.6e-7 (u32 = 2^-24: two input roundings plus four operations,
  * each relative to sum |q_d k_d| <= 1). Let m be the largest float32 score and thr = fl32(m - 1e-6)
  * <= m - 9.4e-7. A key whose float32 score is below thr has float64 score < m - 5.8e-7, below the
@@ -63,15 +63,13 @@
 #ifndef MIPS_GSCALE
 #define MIPS_GSCALE 10.0
 #endif
-#define WF 8              /* float32 lanes per screening step */
-#define PAD (2 * WF)      /* padding entries after each key array: a step may read 7 past a run */
+#define PAD 16            /* padding entries after each key array: a step may read 7 past a run */
 #define WINDOW 1e-6f      /* screening window, see above */
 #define TAU 0.3           /* chart d keeps the keys with |k_d| >= TAU: queries there have |q_d| >= 1/2 */
 #if defined(__GNUC__) && !defined(MIPS_SCALAR)
 #define VEC 1
-typedef float vf __attribute__((vector_size(WF * 4)));
-typedef int32_t vi __attribute__((vector_size(WF * 4)));
-typedef float vf4 __attribute__((vector_size(16)));
+typedef float vf __attribute__((vector_size(16)));     /* 4 lanes: native on SSE2 and NEON */
+typedef int32_t vi __attribute__((vector_size(16)));
 typedef double vd4 __attribute__((vector_size(32)));
 typedef int64_t vl4 __attribute__((vector_size(32)));
 typedef int32_t vi4 __attribute__((vector_size(16)));
@@ -127,7 +125,7 @@ typedef struct {
 } idx_t;
 
 #ifdef VEC
-/* 8 float32 scores against q0..q3; j > i masked to -inf; per lane (best, second, bj) */
+/* 4 float32 scores against q0..q3; j > i masked to -inf; per lane (best, second, bj) */
 #define STEP(F0, F1, F2, F3, FJ, P) do { vf a0, a1, a2, a3; vi jj; LOADV(a0, (F0) + (P)); LOADV(a1, (F1) + (P)); \
     LOADV(a2, (F2) + (P)); LOADV(a3, (F3) + (P)); LOADV(jj, (FJ) + (P)); \
     vf s = q0 * a0; s = s + q1 * a1; s = s + q2 * a2; s = s + q3 * a3; \
@@ -137,17 +135,19 @@ typedef struct {
     q2 = SPLAT(vf, (float)(qv)[2]), q3 = SPLAT(vf, (float)(qv)[3]); vi id = SPLAT(vi, (int32_t)(i)); \
     const vf ninf = SPLAT(vf, -INFINITY); vf best = ninf, second = ninf; vi bj = SPLAT(vi, -1)
 /* all lanes = the lane-wise max / sum */
-#define HMAX(v, MAX) do { v = MAX(v, __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3})); \
-    v = MAX(v, __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5})); \
-    v = MAX(v, __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6})); } while (0)
-#define HADD(v) do { v = v + __builtin_shuffle(v, (vi){4, 5, 6, 7, 0, 1, 2, 3}); \
-    v = v + __builtin_shuffle(v, (vi){2, 3, 0, 1, 6, 7, 4, 5}); \
-    v = v + __builtin_shuffle(v, (vi){1, 0, 3, 2, 5, 4, 7, 6}); } while (0)
-
+#ifdef __clang__
+#define SWAP2(v) __builtin_shufflevector(v, v, 2, 3, 0, 1)
+#define SWAP1(v) __builtin_shufflevector(v, v, 1, 0, 3, 2)
+#else
+#define SWAP2(v) __builtin_shuffle(v, (vi){2, 3, 0, 1})
+#define SWAP1(v) __builtin_shuffle(v, (vi){1, 0, 3, 2})
+#endif
+#define HMAX(v, MAX) do { v = MAX(v, SWAP2(v)); v = MAX(v, SWAP1(v)); } while (0)
+#define HADD(v) do { v = v + SWAP2(v); v = v + SWAP1(v); } while (0)
 /* the j of the largest screened score m if it is the only score >= fl32(m - WINDOW), else -1 */
-INLINE int32_t screened_j(const vf *bestp, const vf *secondp, const vi *bjp) {
-    vf best = *bestp, second = *secondp, m = best;
-    vi bj = *bjp;
+#define SCREENED() screened_j(best, second, bj)
+INLINE int32_t screened_j(vf best, vf second, vi bj) {
+    vf m = best;
     HMAX(m, VMAXF);
     vf thr = m - WINDOW;
     vi c = (best >= thr) + (second >= thr);   /* -1 per score at or above thr */
@@ -194,7 +194,7 @@ INLINE const int32_t *box_of(const idx_t *X, const double *qv, int r, int lo[3],
 /* The screens, as one body for two instruction sets: screen_queries sets win[t] to the screened
    winner of query order[t]'s box (-1: ambiguous) and rad[t] to the box's radius; screen_brute sets
    win[t] to the screened winner over all j <= i for i = list[t]. */
-#define DEFINE_SCREENS(SFX, ATTR)                                                                          \
+#define DEFINE_SCREENS(SFX, ATTR, WF)                                                                      \
     ATTR static void screen_queries##SFX(const idx_t *X, const double *q, const int32_t *order, int64_t n,  \
                                          int r, int32_t *win, double *rad) {                                \
         for (int64_t t = 0; t < n; t++) {                                                                  \
@@ -222,8 +222,7 @@ INLINE const int32_t *box_of(const idx_t *X, const double *qv, int r, int lo[3],
     }
 
 #ifdef VEC
-#define SCREENED() screened_j(&best, &second, &bj)
-DEFINE_SCREENS(_portable, )
+DEFINE_SCREENS(_portable, , 4)
 #undef STEP
 #undef SCREEN_INIT
 #undef SCREENED
@@ -262,11 +261,18 @@ static void screen_brute_portable(const idx_t *X, const double *q, const int32_t
     __m256 best = ninf, second = ninf; __m256i bj = _mm256_set1_epi32(-1)
 #define SCREENED() screened_m256(best, second, bj)
 AVX2_FMA INLINE int32_t screened_m256(__m256 best, __m256 second, __m256i bj) {
-    vf b, s2; vi j;
-    memcpy(&b, &best, sizeof b); memcpy(&s2, &second, sizeof s2); memcpy(&j, &bj, sizeof j);
-    return screened_j(&b, &s2, &j);
+    __m256 m = _mm256_max_ps(best, _mm256_permute2f128_ps(best, best, 1));   /* all lanes: the max */
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m256 thr = _mm256_sub_ps(m, _mm256_set1_ps(WINDOW));
+    int c = __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(best, thr, _CMP_GE_OQ))) +
+            __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(second, thr, _CMP_GE_OQ)));
+    int lane = __builtin_ctz(_mm256_movemask_ps(_mm256_cmp_ps(best, m, _CMP_EQ_OQ)) | 0x100);
+    int32_t j[8];
+    _mm256_storeu_si256((__m256i *)j, bj);
+    return _mm256_cvtss_f32(m) != -INFINITY && c == 1 ? j[lane & 7] : -1;
 }
-DEFINE_SCREENS(_avx2, AVX2_FMA)
+DEFINE_SCREENS(_avx2, AVX2_FMA, 8)
 #endif
 
 typedef void (*screen_queries_fn)(const idx_t *, const double *, const int32_t *, int64_t, int, int32_t *, double *);
@@ -476,8 +482,8 @@ CLONES static void assemble(const double *q, const double *k, const double *v, c
 #ifdef VEC
         vd4 a, b, c, t;
         LOADV(a, q + 4 * i); LOADV(b, k + 4 * i); LOADV(c, v + 4 * i); LOADV(t, v + 4 * idx[i]);
-        vf4 fa = __builtin_convertvector(a, vf4), fb = __builtin_convertvector(b, vf4);
-        vf4 fc = __builtin_convertvector(c, vf4), ft = __builtin_convertvector(t, vf4);
+        vf fa = __builtin_convertvector(a, vf), fb = __builtin_convertvector(b, vf);
+        vf fc = __builtin_convertvector(c, vf), ft = __builtin_convertvector(t, vf);
         memcpy(o, &fa, 16); memcpy(o + 4, &fb, 16); memcpy(o + 8, &fc, 16); memcpy(tg + 4 * i, &ft, 16);
 #else
         for (int d = 0; d < 4; d++) {
