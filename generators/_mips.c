@@ -403,6 +403,9 @@ int causal_mips_unit4(const double *q, const double *k, int64_t L, int64_t *out)
     /* strides of the 4 coordinates inside chart d (its own coordinate gets stride 0) */
     const int64_t GG = (int64_t)G * G;
     const int64_t str[4][4] = {{0, 1, G, GG}, {1, 0, G, GG}, {1, G, 0, GG}, {1, G, GG, 0}};
+    /* the cell of row x (its cells cx) in chart (d, sign x_d) */
+#define CHART_CELL(x, cx, d) ((2 * (d) + ((x)[d] < 0)) * G3 + (cx)[0] * str[d][0] + (cx)[1] * str[d][1] + \
+                              (cx)[2] * str[d][2] + (cx)[3] * str[d][3])
     double nkmax = 0;
     int64_t ne = 0;   /* chart entries: (cell kc, key ke) */
     for (int64_t j = 0; j < L; j++) {
@@ -412,7 +415,7 @@ int causal_mips_unit4(const double *q, const double *k, int64_t L, int64_t *out)
         nkmax = n2 > nkmax ? n2 : nkmax;
         B0[j] = (float)kk[0]; B1[j] = (float)kk[1]; B2[j] = (float)kk[2]; B3[j] = (float)kk[3]; BJ[j] = (int32_t)j;
         for (int d = 0; d < 4; d++) {
-            int64_t c = (2 * d + (kk[d] < 0)) * G3 + cj[0] * str[d][0] + cj[1] * str[d][1] + cj[2] * str[d][2] + cj[3] * str[d][3];
+            int64_t c = CHART_CELL(kk, cj, d);
             int keep = fabs(kk[d]) >= TAU;
             kc[ne] = (int32_t)c;
             ke[ne] = (int32_t)j;
@@ -437,7 +440,7 @@ int causal_mips_unit4(const double *q, const double *k, int64_t L, int64_t *out)
         const int32_t *ci = QC + 4 * i;
         double am;
         int d = chart_of(qv, &am);
-        int64_t c = (2 * d + (qv[d] < 0)) * G3 + ci[0] * str[d][0] + ci[1] * str[d][1] + ci[2] * str[d][2] + ci[3] * str[d][3];
+        int64_t c = CHART_CELL(qv, ci, d);
         qc[i] = (int32_t)c;
         cnt[c + 1]++;
     }
@@ -454,6 +457,7 @@ int causal_mips_unit4(const double *q, const double *k, int64_t L, int64_t *out)
     for (int64_t i = 0; i < nb; i++) order[nbr++] = (int32_t)i;
     brute(&X, q, order, nbr, out, win);
     return 0;
+#undef CHART_CELL
 }
 
 /* ---- a whole sample (D = 4): normalisation, search, float32 assembly -------------------------- */
