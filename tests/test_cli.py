@@ -115,44 +115,59 @@ def test_verify_deep_catches_a_rewritten_shard(cli, dataset):
     one_line_error(*cli("verify", dataset, "--deep"), 3, "sample 3 field targets differs")
 
 
+# A run of 1200 MIPS samples in shards of 5: 240 shards, so a test that acts when the first few exist
+# has the rest of the run (about a second of generation even on a fast machine) to do it in. The tests
+# below never rely on a run being slow beyond that: the two-writer test freezes the first writer.
+RUN = ["mips", "--length", "1024", "--num-samples", "val=1000", "--num-samples", "test=200", "--shard-size", "5"]
+
+
 def start_generate(tmp_path, workers, out="data"):
-    # mips at L=1024: slow enough (about 10 ms a sample) to be caught mid-run
-    args = [sys.executable, "-m", "lrbench", "generate", "mips", "--length", "1024", "--num-samples", "val=300",
-            "--num-samples", "test=100", "--shard-size", "20", "--workers", str(workers), "--out", str(tmp_path / out)]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [sys.executable, "-m", "lrbench", "generate", *RUN, "--workers", str(workers), "--out", str(tmp_path / out)]
+    # its own process group, so the test can stop or kill the run together with its pool workers
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def wait_for_shards(directory, n, proc, timeout=120):
+def wait_until(condition, proc, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if len(list(directory.glob("*.h5"))) >= n:
+        if condition():
             return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+        assert proc.poll() is None, ("the run ended first", proc.communicate())
+        time.sleep(0.005)
     raise AssertionError("generation made no progress")
+
+
+def holds_lock(directory, proc):
+    """True once PROC has taken the dataset's lock: it writes its pid into the lock file only after the
+    flock succeeds. (Probing with flock from here could make the writer itself fail to get the lock.)"""
+    try:
+        return f"(pid {proc.pid} on " in (directory / ".lock").read_text()
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_gives_the_same_bytes(cli, tmp_path):
     directory = tmp_path / "data" / "mips-L1024"
     proc = start_generate(tmp_path, workers=2)
-    wait_for_shards(directory, 3, proc)
-    proc.send_signal(signal.SIGKILL)
+    wait_until(lambda: len(list(directory.glob("*.h5"))) >= 3, proc)
+    proc.send_signal(signal.SIGKILL)  # the main process only: its pool workers are orphaned mid-shard
     proc.wait()
     assert not (directory / "manifest.json").exists()
     time.sleep(1.0)  # orphaned pool workers notice their parent is gone and stop
-    code, out, err = cli("generate", "mips", "--length", "1024", "--num-samples", "val=300", "--num-samples",
-                         "test=100", "--shard-size", "20", "--workers", "2", "--out", tmp_path / "data", timeout=300)
+    code, out, err = cli("generate", *RUN, "--workers", "2", "--out", tmp_path / "data", timeout=300)
     assert code == 0, err
-    assert "kept" in out and "kept 0 complete" not in out
+    assert "kept" in out and "kept 0 complete" not in out and "wrote 0 shard" not in out, out
     assert cli("verify", directory)[0] == 0
     ref = tmp_path / "ref"
     task = lrbench.get_task("mips", length=1024)
     from lrbench.generate import generate
 
-    generate(task, ref, sizes={"val": 300, "test": 100}, shard_size=20, workers=2)
-    for shard in ref.glob("*.h5"):
-        assert sha256_file(shard) == sha256_file(directory / shard.name), shard.name
+    generate(task, ref, sizes={"val": 1000, "test": 200}, shard_size=5, workers=2)
+    shards = sorted(p.name for p in ref.glob("*.h5"))
+    assert len(shards) == 240 and shards == sorted(p.name for p in directory.glob("*.h5"))
+    for name in shards:
+        assert sha256_file(ref / name) == sha256_file(directory / name), name
     assert not [p for p in os.listdir(directory) if ".tmp-" in p]
 
 
@@ -161,10 +176,15 @@ def test_two_writers_at_once(cli, tmp_path):
     directory = tmp_path / "data" / "mips-L1024"
     first = start_generate(tmp_path, workers=1)
     try:
-        wait_for_shards(directory, 1, first)
-        code, out, err = cli("generate", "mips", "--length", "1024", "--num-samples", "val=300", "--num-samples",
-                             "test=100", "--shard-size", "20", "--workers", "1", "--out", tmp_path / "data")
-        one_line_error(code, out, err, 1, "is being written by lrbench generate (pid")
+        wait_until(lambda: holds_lock(directory, first), first)
+        os.killpg(first.pid, signal.SIGSTOP)  # frozen while it holds the lock: it cannot finish first
+        code, out, err = cli("generate", *RUN, "--workers", "1", "--out", tmp_path / "data")
+        one_line_error(code, out, err, 1, "is being written by lrbench generate (pid", str(directory))
+        assert f"(pid {first.pid} on " in err, err
+        assert not (directory / "manifest.json").exists()
     finally:
-        first.kill()
+        os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+    # the kernel dropped the dead writer's lock: the next run proceeds and completes the dataset
+    code, out, err = cli("generate", *RUN, "--workers", "1", "--out", tmp_path / "data", timeout=300)
+    assert code == 0 and "complete, 1200 samples" in out, (out, err)
