@@ -116,9 +116,11 @@ def test_verify_deep_catches_a_rewritten_shard(cli, dataset):
 
 
 # A run of 1200 MIPS samples in shards of 5: 240 shards, so a test that acts when the first few exist
-# has the rest of the run (about a second of generation even on a fast machine) to do it in. The tests
-# below never rely on a run being slow beyond that: the two-writer test freezes the first writer.
-RUN = ["mips", "--length", "1024", "--num-samples", "val=1000", "--num-samples", "test=200", "--shard-size", "5"]
+# has the rest of the run (1-2 s of generation on a 2-core machine) to do it in. The tests below never
+# rely on a run being slow beyond that: the two-writer test freezes the first writer.
+SIZES, SHARD_SIZE = {"val": 1000, "test": 200}, 5
+RUN = ["mips", "--length", "1024", *[a for split, n in SIZES.items() for a in ("--num-samples", f"{split}={n}")],
+       "--shard-size", str(SHARD_SIZE)]
 
 
 def start_generate(tmp_path, workers, out="data"):
@@ -163,7 +165,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_bytes(cli, tmp_path):
     task = lrbench.get_task("mips", length=1024)
     from lrbench.generate import generate
 
-    generate(task, ref, sizes={"val": 1000, "test": 200}, shard_size=5, workers=2)
+    generate(task, ref, sizes=SIZES, shard_size=SHARD_SIZE, workers=2)
     shards = sorted(p.name for p in ref.glob("*.h5"))
     assert len(shards) == 240 and shards == sorted(p.name for p in directory.glob("*.h5"))
     for name in shards:
