@@ -123,8 +123,16 @@ def _signal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def shift_offsets(length: int, num_shifts: int) -> np.ndarray:
-    """s_j = floor(j L / C), the right shifts of the C output channels."""
-    return np.arange(num_shifts) * length // num_shifts
+    """The right shifts of the C output channels: s_j = floor(j * E / (C - 1)), E = floor(L - L/C).
+
+    C points evenly spaced from 0 to E, floored: the paper's code spaces them so, which is
+    floor(j L / C) whenever C divides L (L = 100, C = 8: E = 87, s = 0 12 24 37 49 62 74 87).
+    E = L - ceil(L / C) in exact integers; s_0 = 0 when C = 1.
+    """
+    if num_shifts == 1:
+        return np.zeros(1, dtype=np.int64)
+    end = length - -(-length // num_shifts)
+    return np.arange(num_shifts) * end // (num_shifts - 1)
 
 
 def shift(rng: np.random.Generator, cfg: ShiftConfig) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ plain loops or a different numpy route than the generator uses.
 
 import hashlib
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -35,26 +36,61 @@ def check_normalised(signal):
     assert np.isclose(np.abs(signal).max(), 1.0)
 
 
-@pytest.mark.parametrize("L", LENGTHS)
+def shift_delays(L, C):
+    """s_j = floor(j * floor(L - L/C) / (C - 1)) in exact rationals; s_0 = 0 when C = 1."""
+    if C == 1:
+        return [0]
+    end = math.floor(Fraction(L) - Fraction(L, C))
+    return [math.floor(Fraction(j * end, C - 1)) for j in range(C)]
+
+
+def check_shift(s, L, C):
+    x, y = s["inputs"][:, 0], s["targets"]
+    assert y.shape == (L, C)
+    delays = shift_delays(L, C)
+    for j in range(C):
+        for i in range(L):
+            assert y[i, j] == (x[i - delays[j]] if i >= delays[j] else 0.0), (i, j)
+    # a delay shows in the data: the column is zero up to it and the signal starts right there
+    nonzero = [int(np.flatnonzero(y[:, j])[0]) for j in range(C)]
+    assert nonzero == delays
+
+
+@pytest.mark.parametrize("L", LENGTHS + [20, 63, 1001])
 def test_shift(L):
     for s in samples("shift", L):
         check_common(s, L, 3)
-        x = s["inputs"][:, 0]
-        check_normalised(x)
-        y = s["targets"]
-        assert y.shape == (L, 8)
-        for j in range(8):
-            shift = (j * L) // 8
-            for i in range(L):
-                assert y[i, j] == (x[i - shift] if i >= shift else 0.0)
+        check_normalised(s["inputs"][:, 0])
+        check_shift(s, L, 8)
 
 
-def test_shift_num_shifts():
-    L, C = 40, 5
+def test_shift_delays_where_c_does_not_divide_l():
+    # floor(L - L/C) = 87 at L = 100: the delays run up to 87 in seven equal steps of 87/7, floored
+    assert shift_delays(100, 8) == [0, 12, 24, 37, 49, 62, 74, 87]
+    assert shift_delays(20, 8) == [0, 2, 4, 7, 9, 12, 14, 17]
+    assert shift_delays(4096, 8) == [512 * j for j in range(8)]  # = floor(jL/C) when C divides L
+
+
+@pytest.mark.parametrize("L, C", [(40, 5), (30, 4), (19, 8), (16, 16), (37, 2), (16, 1)])
+def test_shift_num_shifts(L, C):
     s = lrbench.get_task("shift", length=L, num_shifts=C).sample(0)
-    x, y = s["inputs"][:, 0], s["targets"]
-    assert y.shape == (L, C)
-    assert np.array_equal(y[:, 3], np.concatenate([np.zeros(24, np.float32), x[:16]]))
+    check_shift(s, L, C)
+
+
+def test_shift_delays_are_those_of_the_paper_code():
+    """The paper's code spaces the delays with torch.linspace(0, L - L/C, C, dtype=long). For the
+    paper's C = 8 that equals the exact formula at every L (checked here up to 5,000 and at Table 2's
+    lengths); torch's floating point can come out one lower for larger C (C = 15, L = 63: 28 for 29)."""
+    torch = pytest.importorskip("torch")
+    for L in list(range(16, 5001)) + [2**14, 2**16, 2**18, 2**20]:
+        want = torch.linspace(0, L - L / 8, 8, dtype=torch.long).tolist()
+        assert shift_delays(L, 8) == want, L
+        if L in (16, 20, 63, 100, 1001, 4095, 2**14 + 3, 2**20):
+            y = lrbench.get_task("shift", length=L).sample(0)["targets"]
+            assert [int(np.flatnonzero(y[:, j])[0]) for j in range(8)] == want, L
+    for C in range(2, 15):
+        for L in range(max(16, C), 400):
+            assert shift_delays(L, C) == torch.linspace(0, L - L / C, C, dtype=torch.long).tolist(), (L, C)
 
 
 @pytest.mark.parametrize("L", LENGTHS)
@@ -241,11 +277,25 @@ GOLDEN = {
 }
 
 
+# Pins at lengths where a definition depends on more than L = 64 shows: Shift with C not dividing L.
+GOLDEN_OTHER_LENGTHS = {
+    ("shift", 100, 0): "0141a423ffeb578aab107ee72e585dac",
+}
+
+
+def digest_of(name, length, index):
+    s = lrbench.get_task(name, length=length).sample(index, split="test", seed=0)
+    return hashlib.sha256(s["inputs"].tobytes() + s["targets"].tobytes()).hexdigest()[:32]
+
+
 @pytest.mark.parametrize("name,index", sorted(GOLDEN))
 def test_golden(name, index):
-    s = lrbench.get_task(name, length=64).sample(index, split="test", seed=0)
-    digest = hashlib.sha256(s["inputs"].tobytes() + s["targets"].tobytes()).hexdigest()[:32]
-    assert digest == GOLDEN[(name, index)]
+    assert digest_of(name, 64, index) == GOLDEN[(name, index)]
+
+
+@pytest.mark.parametrize("name,length,index", sorted(GOLDEN_OTHER_LENGTHS))
+def test_golden_other_lengths(name, length, index):
+    assert digest_of(name, length, index) == GOLDEN_OTHER_LENGTHS[(name, length, index)]
 
 
 @pytest.mark.parametrize("name", [n for n in lrbench.list_tasks() if lrbench.get_task(n).kind == "regression"])
