@@ -407,13 +407,14 @@ def mips(rng: np.random.Generator, cfg: MipsConfig) -> dict[str, np.ndarray]:
 
 
 def context_shift(rng: np.random.Generator, cfg: AtomicConfig) -> dict[str, np.ndarray]:
-    """The shift s is announced in the input: x' = (cos 2πs/L, sin 2πs/L, x), y_i = x'_{i-s}.
+    """The shift s is announced in the input: x' = (cos 2πs/L, sin 2πs/L, x), y_i = x'_{i-s};
+    s is uniform in {0, ..., L-3} (the paper's code; its text says L-2).
 
     L = 5, s = 2, x = [.3 -.6 1]: x' = [cos sin .3 -.6 1], y = [0 0 cos sin .3]
     """
     L = cfg.length
     x = _signal(rng, L - 2)
-    s = int(rng.integers(0, L - 1))  # uniform in {0, ..., L-2}
+    s = int(rng.integers(0, L - 2))  # uniform in {0, ..., L-3}, as the paper's code draws it
     xp = np.concatenate([[np.cos(2 * np.pi * s / L), np.sin(2 * np.pi * s / L)], x])
     y = np.zeros(L)
     y[s:] = xp[: L - s]
