@@ -422,7 +422,11 @@ def context_shift(rng: np.random.Generator, cfg: AtomicConfig) -> dict[str, np.n
 
 
 def solve_size(length: int) -> int:
-    """N = the largest n with n² + 2n <= L (exact integer arithmetic)."""
+    """N = the largest n with n² + 2n <= L, in exact integers.
+
+    The paper's code takes the largest floating-point root of n² + 2n - L instead, which comes out
+    one lower at some L where L + 1 is a perfect square (L = 63: 6.999... -> 6); lrbench keeps 7.
+    """
     n = 0
     while (n + 1) ** 2 + 2 * (n + 1) <= length:
         n += 1

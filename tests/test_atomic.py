@@ -220,7 +220,7 @@ def solve_n(L):
 
 
 @pytest.mark.parametrize("name", ["solve", "solve-fixed"])
-@pytest.mark.parametrize("L", LENGTHS + [24, 35])
+@pytest.mark.parametrize("L", LENGTHS + [24, 35, 63, 80])
 def test_solve(name, L):
     N = solve_n(L)
     matrices = []
@@ -249,6 +249,21 @@ def test_solve_size_formula():
     assert [solve_n(L) for L in (16, 23, 24, 35, 4096)] == [3, 3, 4, 5, 63]
     for L in (16, 24, 35, 4096):
         assert lrbench.get_task("solve", length=L).features["targets"].shape == (solve_n(L), 1)
+
+
+@pytest.mark.parametrize("name", ["solve", "solve-fixed"])
+def test_solve_size_is_exact_where_l_plus_1_is_a_square(name):
+    """N = n exactly when L = n² + 2n (L + 1 = (n+1)²): the paper's floating-point root comes out
+    just below n at some of these L (63, 80, 143, 528, 4224 on numpy's LAPACK) and is truncated to
+    n - 1; lrbench keeps n: the n-th row of A and b_n are in the input, then n zeros."""
+    for n in (7, 8, 11, 22, 64):
+        L = n * n + 2 * n
+        assert solve_n(L) == n and solve_n(L - 1) == n - 1
+        task = lrbench.get_task(name, length=L)
+        assert task.features["targets"].shape == (n, 1)
+        x = task.sample(0)["inputs"][:, 0]
+        last = x[(n - 1) * (n + 1) : n * (n + 1)]  # a_n, b_n
+        assert np.all(last != 0) and len(x[n * (n + 1):]) == n and not x[n * (n + 1):].any()
 
 
 def test_haar_orthogonal_is_not_biased_to_positive_diagonal():
