@@ -377,7 +377,7 @@ def test_data_card_matches_the_library():
     front = text.split("---")[1]
     assert "lrbench_task: listops-subtrees" in front and "lrbench_task_id: 12" in front
     for section in ("Summary", "Definition", "Fields", "Splits and sizes", "Parameters", "How it is generated",
-                    "Statistics", "Intended use", "Limitations", "Citation"):
+                    "Statistics", "Differences from the paper's code", "Intended use", "Limitations", "Citation"):
         assert f"\n## {section}\n" in text, section
     for field in dataclasses.fields(ListOpsConfig):
         assert f"| `{field.name}` | {field.default} |" in text, field.name
