@@ -5,7 +5,8 @@ loader builds them) and lrbench's generator interleaved, chunk by chunk, in `--j
 core each, and prints per size: every statistic of `lrbench.fidelity` (mean ± sd of per-image
 values, both sides) with a two-sample Mann-Whitney U test, the distractors each generator placed,
 and the seconds per image (medians, means, ratios). Writes a side-by-side picture and the per-image
-rows (JSON) to --out; `--save-reference FILE` stores the reference's rows for the tests.
+rows (JSON) and the reference's images (npz) to --out; `--save-reference FILE` stores the
+reference's rows for the tests.
 
 The reference needs the Python and libraries of its time, in a virtual environment of its own:
 
@@ -72,13 +73,14 @@ def ours_chunk(size: int, first: int, n: int, seed: int) -> dict[str, np.ndarray
 
 
 def lane(args) -> tuple[dict, dict]:
-    """One core: reference and ours alternate, chunk by chunk."""
-    python, ref_dir, size, lane_id, n, chunk, seed = args
+    """One core: reference and ours alternate, chunk by chunk. Lane j numbers its images (the
+    reference's batch ids, our train indices) from offset + 1000 (j + 1)."""
+    python, ref_dir, size, lane_id, n, chunk, seed, offset = args
     ours_chunk(size, 10**9, 1, seed)  # build the cached tables outside the timing
     ref, mine = [], []
     for start in range(0, n, chunk):
         k = min(chunk, n - start)
-        first = 1000 * (lane_id + 1) + start
+        first = offset + 1000 * (lane_id + 1) + start
         if python:
             ref.append(reference_chunk(python, ref_dir, size, first, k))
         mine.append(ours_chunk(size, first, k, seed))
@@ -132,6 +134,7 @@ def main():
     ap.add_argument("--chunk", type=int, default=4, help="images per interleaved chunk")
     ap.add_argument("--jobs", type=int, default=2, help="lanes, one core each")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--offset", type=int, default=0, help="first image number (a fresh sample: e.g. 100000)")
     ap.add_argument("--out", default="runs/fidelity")
     ap.add_argument("--save-reference", help="write the reference's per-image rows here (JSON)")
     a = ap.parse_args()
@@ -149,7 +152,8 @@ def main():
         per_lane = [n // a.jobs + (j < n % a.jobs) for j in range(a.jobs)]
         python = None if a.reference_rows else a.python
         with ProcessPoolExecutor(a.jobs) as pool:
-            parts = list(pool.map(lane, [(python, ref_dir, size, j, per_lane[j], a.chunk, a.seed) for j in range(a.jobs)]))
+            parts = list(pool.map(lane, [(python, ref_dir, size, j, per_lane[j], a.chunk, a.seed, a.offset)
+                                         for j in range(a.jobs)]))
         ours = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
         if a.reference_rows:
             entry = stored[str(size)]
@@ -157,6 +161,7 @@ def main():
             ref_extra = {"distractors_placed": entry["distractors_placed"], "seconds": entry.get("seconds", [])}
         else:
             ref = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+            np.savez_compressed(out / f"reference-{size}.npz", **ref)  # to measure new statistics later
             ref_rows = fidelity.sample_stats(ref["inputs"], ref["targets"])
             ref_extra = {"distractors_placed": ref["distractors_placed"].tolist(), "seconds": ref["seconds"].tolist()}
             side_by_side(ref, ours, size, out / f"pathfinder-seg-{size}-side-by-side.png")
@@ -167,7 +172,8 @@ def main():
         (out / f"pathfinder-seg-{size}.json").write_text(json.dumps(
             {"reference": {k: np.asarray(v).tolist() for k, v in ref_rows.items()},
              "ours": {k: v.tolist() for k, v in ours_rows.items()},
-             "ours_seconds": ours["seconds"].tolist(), "reference_extra": ref_extra}))
+             "ours_seconds": ours["seconds"].tolist(), "ours_distractors_placed": ours["distractors_placed"].tolist(),
+             "reference_extra": ref_extra}))
     if a.save_reference and saved:
         what = ("Per-image statistics (lrbench.fidelity) of images made by the DLR paper's own Pathfinder-Segmentation "
                 "generator (ag1988/dlr snakes2 with its wrapper's segmentation settings, targets as its loader builds "
