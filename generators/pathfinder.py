@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage, signal
+from scipy import ndimage
 
 try:  # the compiled growth loop (setup.py builds it when a C compiler is present); same bits
     from lrbench.generators import _pathfinder as _pathfinder_c
@@ -574,6 +574,8 @@ def _clear_everywhere(taken: np.ndarray, foot) -> np.ndarray:
     R = int(max(np.abs(dy).max(), np.abs(dx).max()))
     kernel = np.zeros((2 * R + 1, 2 * R + 1))
     kernel[dy + R, dx + R] = 1.0
+    from scipy import signal  # (rarely needed; importing it is slow)
+
     hits = signal.correlate((taken > FREE).astype(np.float64), kernel, mode="same", method="fft")
     return hits < 0.5
 
