@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import socket
+import stat
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from lrbench import cards
 from lrbench import manifest as manifest_mod
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
-from lrbench.storage import SHARD_FORMAT, ShardInfo, read_attrs, sha256_file, shard_name, write_shard
+from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, sha256_file, shard_name,
+                             write_shard)
 
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -192,13 +194,13 @@ class DirLock:
 
     def __init__(self, directory: Path, shared: bool):
         self.path = directory / LOCK
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = open_lock_file(self.path)
         try:
             fcntl.flock(self.fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as exc:
+            holder = " ".join(os.pread(self.fd, 200, 0).decode(errors="replace").split()) or "another process"
             os.close(self.fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                holder = self.path.read_text().strip() or "another process"
                 raise GenerateError(f"{directory} is being written by {holder}; wait for it or use another --out") from None
             raise
         if not shared:
@@ -209,18 +211,40 @@ class DirLock:
         os.close(self.fd)  # releases the flock
 
 
+def open_lock_file(path: Path) -> int:
+    """Open (or create) a lock file, never through a symbolic link: the writer truncates and writes
+    its lock, so a planted link would let it overwrite any file its user may write. A link there is
+    refused with exit code 2, like a directory holding another dataset: rerunning cannot help, the
+    user must remove it or pick another --out."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise GenerateError(f"{path} is a symbolic link; lrbench never opens its lock files through one: "
+                            "remove it, or use another --out", 2) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = describe_file(st.st_mode) if not stat.S_ISREG(st.st_mode) else "a hard link to another file"
+        raise GenerateError(f"{path} is {what}, not a lock file lrbench made: remove it, or use another --out", 2)
+    return fd
+
+
 def _shard_locks(directory: Path, jobs: list[ShardJob]) -> list[int]:
     fds = []
-    for job in jobs:
-        fd = os.open(directory / f".{job.file}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    try:
+        for job in jobs:
+            fd = open_lock_file(directory / f".{job.file}.lock")
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
+    except BaseException:
+        for fd in fds:
             os.close(fd)
-            for other in fds:
-                os.close(other)
-            raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
-        fds.append(fd)
+        raise
     return fds
 
 
