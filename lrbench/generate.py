@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import socket
 import stat
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,8 @@ from lrbench import cards
 from lrbench import manifest as manifest_mod
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
-from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, sha256_file, shard_name,
-                             write_shard)
+from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sha256_file,
+                             shard_name, write_shard)
 
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -255,7 +255,7 @@ class Result:
     directory: Path
     written: list[str]
     skipped: list[str]
-    missing: list[str]  # shards of the dataset that still don't exist (subset runs)
+    missing: list[str]  # shards of the dataset still absent or not matching their record (subset runs)
     manifest: dict | None  # written when the dataset is complete
 
 
@@ -282,7 +282,8 @@ def _merge_sizes(directory: Path, old: dict | None, sizes: dict[str, int]) -> di
 
 def _clear(directory: Path) -> None:
     for path in directory.iterdir():
-        if path.suffix == ".h5" or path.name in (manifest_mod.MANIFEST, "README.md") or ".tmp-" in path.name:
+        if path.suffix == ".h5" or path.name in (manifest_mod.MANIFEST, "README.md") or ".tmp-" in path.name \
+                or path.name.endswith(".h5.sha256"):
             path.unlink()
 
 
@@ -334,27 +335,26 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
             for tmp in directory.glob(f".{job.file}.tmp-*"):
                 tmp.unlink(missing_ok=True)
 
-        todo, skipped = [], []
-        for job in chosen:
-            path = directory / job.file
-            attrs = read_attrs(path) if path.exists() else None  # None: absent, or truncated debris to redo
-            if attrs is not None and attrs_match(attrs, shard_attrs(task, seed, job)):
-                skipped.append(job.file)
-            elif attrs is not None:
-                raise GenerateError(
-                    f"{path} was written with other parameters (task, config, seed or shard size); "
-                    "use the original ones, another --out, or --force", 2)
-            else:
-                todo.append(job)
-        infos = _run(task, seed, directory, todo, workers, progress)
+        listed = _listed(old)
+        with ThreadPoolExecutor(min(workers, 8)) as pool:  # hashing drops the GIL
+            found = list(pool.map(lambda job: _kept(directory, job, shard_attrs(task, seed, job), listed), chosen))
+        records = {job.file: info for job, info in zip(chosen, found) if info is not None}
+        skipped = list(records)
+        todo = [job for job in chosen if job.file not in records]
+        records.update(_run(task, seed, directory, todo, workers, progress))
 
-        missing = [job.file for job in jobs if not (directory / job.file).exists()]
+        others = [job for job in jobs if job.file not in records]  # shards of the other --shards runs
+        if others and all(os.path.lexists(directory / job.file) for job in others):  # this run may finish the set
+            for job in others:
+                info = _kept(directory, job, shard_attrs(task, seed, job), listed)
+                if info is not None:
+                    records[job.file] = info
+        missing = [job.file for job in jobs if job.file not in records]
         result = Result(directory, [j.file for j in todo], skipped, missing, None)
         if not missing:
             by_split: dict[str, list[ShardInfo]] = {s: [] for s in sizes}
             for job in jobs:
-                info = infos.get(job.file) or _info(directory, job)
-                by_split[job.split].append(info)
+                by_split[job.split].append(records[job.file])
             result.manifest = manifest_mod.build(task, seed, by_split, sizes)
             manifest_mod.write(directory, result.manifest)
             cards.write_dataset_card(directory, task, result.manifest)
@@ -370,9 +370,42 @@ def attrs_match(attrs: dict, expected: dict) -> bool:
     return all(attrs.get(k) == v for k, v in expected.items())
 
 
-def _info(directory: Path, job: ShardJob) -> ShardInfo:
+def _listed(manifest: dict | None) -> dict[str, ShardInfo]:
+    """The shards a manifest lists, by file name: the records of datasets written before shards had
+    records of their own beside them."""
+    if manifest is None:
+        return {}
+    return {s["file"]: ShardInfo(**s) for entry in manifest["splits"].values() for s in entry["shards"]}
+
+
+def _kept(directory: Path, job: ShardJob, expected: dict, listed: dict[str, ShardInfo]) -> ShardInfo | None:
+    """The record of a finished shard to keep, or None when the shard must be written (again).
+
+    A shard is kept only when its bytes match the checksum recorded when it was written (its record
+    beside it, else its manifest entry). Absent, debris, damaged, a link or no record at all: it is
+    written again, never blessed by hashing whatever is there. A readable shard of other parameters
+    is an error: the user picked the wrong --out or options.
+    """
     path = directory / job.file
-    return ShardInfo(job.file, job.first_index, job.num_samples, path.stat().st_size, sha256_file(path))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    attrs = read_attrs(path) if stat.S_ISREG(st.st_mode) else None
+    if attrs is None:
+        return None
+    if not attrs_match(attrs, expected):
+        raise GenerateError(
+            f"{path} was written with other parameters (task, config, seed or shard size); "
+            "use the original ones, another --out, or --force", 2)
+    record = read_record(path) or listed.get(job.file)
+    if record is None or (record.file, record.first_index, record.num_samples, record.bytes) != \
+            (job.file, job.first_index, job.num_samples, st.st_size):
+        return None
+    try:
+        return record if sha256_file(path) == record.sha256 else None
+    except OSError:  # swapped for a link or removed meanwhile
+        return None
 
 
 def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: int, progress) -> dict[str, ShardInfo]:

@@ -4,7 +4,11 @@ A shard holds one HDF5 dataset per field, first axis = sample, with explicit chu
 samples. Writes go to a temporary name in the same directory, are flushed and fsynced, then
 renamed, so a shard either exists complete under its final name or not at all.
 
-Files the writer creates (temporaries) are created exclusively under fresh names and
+Beside each shard the writer leaves its record, ``.<shard>.sha256``: the size and sha256 computed
+from the bytes it wrote, before the shard took its final name. A rerun keeps a shard only when its
+bytes still match that record, so a checksum is never derived from bytes found on disk.
+
+Files the writer creates (temporaries, records) are created exclusively under fresh names and
 never opened through a symbolic link someone planted in the directory.
 """
 
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
+import re
 import secrets
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +129,38 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+# --- write-time records -----------------------------------------------------------------------
+
+RECORD_MAX_BYTES = 4096
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def record_path(shard: Path) -> Path:
+    """Where the record of the shard at ``shard`` lives: ``.<name>.sha256`` beside it."""
+    return shard.with_name(f".{shard.name}.sha256")
+
+
+def write_record(shard: Path, info: ShardInfo) -> None:
+    atomic_write_bytes(record_path(shard), (json.dumps(info.to_json()) + "\n").encode())
+
+
+def read_record(shard: Path) -> ShardInfo | None:
+    """The record written with the shard at ``shard``, or None when there is none that reads as one
+    (absent, a link, not a file, malformed: a shard without a usable record is written again)."""
+    try:
+        with os.fdopen(open_regular(record_path(shard)), "rb") as f:
+            text = f.read(RECORD_MAX_BYTES + 1)
+        data = json.loads(text) if len(text) <= RECORD_MAX_BYTES else None
+        info = ShardInfo(**data) if isinstance(data, dict) else None
+    except (OSError, ValueError, TypeError):
+        return None
+    ints = (info.first_index, info.num_samples, info.bytes) if info else ()
+    if not info or not all(type(v) is int and v >= 0 for v in ints) or not isinstance(info.sha256, str) \
+            or not _SHA256.fullmatch(info.sha256) or info.file != shard.name:
+        return None
+    return info
+
+
 def _chunk_rows(row_bytes: int, n: int) -> int:
     return int(max(1, min(n, CHUNK_BYTES // max(1, row_bytes))))
 
@@ -132,7 +170,7 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict, co
 
     ``attrs`` must hold ``first_index``; scalars and strings are stored as file attributes.
     Returns the shard's size and sha256, computed from the written file before it is renamed into
-    place.
+    place; the same values go into the shard's record beside it first (see ``read_record``).
     """
     path = Path(path)
     n = {len(a) for a in arrays.values()}
@@ -172,6 +210,7 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict, co
             synced.result()
             _drop_cache(fh.fileno())
         info = ShardInfo(path.name, int(attrs["first_index"]), n, written.st_size, digest)
+        write_record(path, info)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 
+import h5py
 import numpy as np
 import pytest
 
@@ -122,6 +123,94 @@ def seal(directory, name):
 
 def regenerate(directory):
     return generate(lrbench.get_task(TASK, length=LENGTH), directory, sizes=SIZES, shard_size=SHARD_SIZE, workers=1)
+
+
+# --- corruptions ------------------------------------------------------------------------------
+
+def flip_middle_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def zero_last_kib(path):
+    data = bytearray(path.read_bytes())
+    data[-1024:] = bytes(1024)
+    path.write_bytes(bytes(data))
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:700])
+
+
+def append_garbage(path):
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+
+
+def edit_a_value(path):
+    with h5py.File(path, "r+") as f:
+        f["targets"][2] = f["targets"][2] + 1
+
+
+CORRUPTIONS = [  # (name, damage(shard path), what verify says)
+    ("flipped byte", flip_middle_byte, "sha256 mismatch"),
+    ("zeroed tail", zero_last_kib, "sha256 mismatch"),
+    ("truncated", truncate, "truncated or replaced"),
+    ("grown", append_garbage, "truncated or replaced"),
+    ("value edited with h5py", edit_a_value, ""),
+]
+# what the user removed before rerunning `generate`: nothing (README: rerun), the manifest (the old
+# advice), the write-time records (the manifest is then the record), or both (a shard with no record
+# is rewritten)
+DELETIONS = {
+    "nothing": lambda d: None,
+    "manifest": lambda d: (d / "manifest.json").unlink(),
+    "records": lambda d: [p.unlink() for p in d.glob(".*.sha256")],  # a dataset from before records
+    "manifest and records": lambda d: [p.unlink() for p in d.glob(".*.sha256")] + [(d / "manifest.json").unlink()],
+}
+
+
+@pytest.mark.parametrize("name,damage,says", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_verify_names_the_damaged_shard(dataset, run, name, damage, says):
+    damage(dataset / VAL1)
+    one_line(*run("verify", dataset), 3, VAL1, says)
+
+
+@pytest.mark.parametrize("deleted", list(DELETIONS))
+@pytest.mark.parametrize("name,damage,says", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_rerun_rewrites_damaged_shards_and_never_blesses_them(dataset, reference, name, damage, says, deleted):
+    damage(dataset / VAL1)
+    DELETIONS[deleted](dataset)
+    result = regenerate(dataset)
+    assert VAL1 in result.written, "the damaged shard must be written again"
+    if deleted != "manifest and records":
+        assert len(result.skipped) == 4, "the intact ones are kept"
+    same_as_reference(dataset, reference)
+
+
+def test_adding_a_split_rewrites_a_damaged_shard_of_a_finished_split(dataset, reference, tmp_path):
+    flip_middle_byte(dataset / VAL1)
+    result = generate(lrbench.get_task(TASK, length=LENGTH), dataset, sizes={"train": 4}, shard_size=SHARD_SIZE)
+    assert VAL1 in result.written
+    assert result.manifest["splits"]["val"] == read_manifest(reference)["splits"]["val"]
+    assert lrbench.dataset.verify(dataset) == []
+
+
+def test_job_array_finisher_never_blesses_a_damaged_shard(reference, tmp_path):
+    task = lrbench.get_task(TASK, length=LENGTH)
+    directory = tmp_path / NAME
+    first = generate(task, directory, sizes=SIZES, shard_size=SHARD_SIZE, shards="0/2")
+    assert VAL1 not in first.written and first.manifest is None
+    generate(task, directory, sizes=SIZES, shard_size=SHARD_SIZE, shards="1/2")  # writes VAL1 ...
+    (directory / "manifest.json").unlink()
+    flip_middle_byte(directory / VAL1)  # ... which then rots on the shared disk
+    finisher = generate(task, directory, sizes=SIZES, shard_size=SHARD_SIZE, shards="0/2")
+    assert finisher.manifest is None and finisher.missing == [VAL1], "a shard it does not own is left to a full run"
+    assert not (directory / "manifest.json").exists()
+    full = generate(task, directory, sizes=SIZES, shard_size=SHARD_SIZE)
+    assert full.written == [VAL1]
+    same_as_reference(directory, reference)
 
 
 # --- planted symlinks: lock and temporary files are never opened through a link ---------------
