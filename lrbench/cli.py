@@ -199,8 +199,10 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
             ds = open_dataset(path)
             view = ds[split or ds.splits[-1]]
             return ds.task, view[index]
-        except (ManifestError, KeyError, IndexError) as exc:
-            raise CliError(str(exc).strip("'\"")) from None
+        except KeyError as exc:  # an unknown split; its message is the only argument
+            raise CliError(str(exc.args[0])) from None
+        except (ManifestError, IndexError) as exc:
+            raise CliError(str(exc)) from None
     _, task = _task_from_options(target, size, length, settings, seed)
     try:
         return task, task.sample(index, split or "test", seed)

@@ -51,6 +51,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lrbench import metrics as M
+from lrbench.manifest import ManifestError
 from lrbench.presets import HIGHER, Preset, PresetError, Setting, get_preset
 from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 from lrbench.storage import atomic_write_bytes
@@ -439,10 +440,13 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
         if path is not None:
             from lrbench.dataset import open_dataset
 
-            have = open_dataset(path).splits
-            splits = {s: str(path) if s in have else None for s in ("train", "val", "test")}
+            ds = open_dataset(path)
+            splits = {s: str(path) if s in ds.splits else None for s in ("train", "val", "test")}
             if task.name not in HIGHER:
                 splits["train"] = None  # the atomic tasks always train on the endless stream
+            for split in (s for s, p in splits.items() if p):  # here, not in a loader worker hours later
+                ds[split].check_shards()
+            ds.close()
         jobs.append(Job(setting, spec, task, task_view(task), data_seed,
                         splits.get("train"), splits.get("val"), splits.get("test")))
     if not jobs:
@@ -843,7 +847,10 @@ def evaluate(model: str, tasks: list[str] | None = None, preset: str | Preset | 
             chosen = preset if isinstance(preset, Preset) else get_preset(name)
         except PresetError as exc:
             raise EvaluateError(str(exc)) from None
-        jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
+        try:
+            jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
+        except ManifestError as exc:  # a --data dataset that cannot be trusted
+            raise EvaluateError(str(exc)) from None
         if workers is None:
             workers = 0 if ctx.device.type != "cuda" else max(0, min(8, (os.cpu_count() or 1) // ctx.world - 1))
         if workers < 0:

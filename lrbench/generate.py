@@ -375,7 +375,8 @@ def _listed(manifest: dict | None) -> dict[str, ShardInfo]:
     records of their own beside them."""
     if manifest is None:
         return {}
-    return {s["file"]: ShardInfo(**s) for entry in manifest["splits"].values() for s in entry["shards"]}
+    return {s["file"]: ShardInfo(s["file"], s["first_index"], s["num_samples"], s["bytes"], s["sha256"])
+            for entry in manifest["splits"].values() for s in entry["shards"]}
 
 
 def _kept(directory: Path, job: ShardJob, expected: dict, listed: dict[str, ShardInfo]) -> ShardInfo | None:

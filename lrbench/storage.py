@@ -132,7 +132,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 # --- write-time records -----------------------------------------------------------------------
 
 RECORD_MAX_BYTES = 4096
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def record_path(shard: Path) -> Path:
@@ -156,7 +156,7 @@ def read_record(shard: Path) -> ShardInfo | None:
         return None
     ints = (info.first_index, info.num_samples, info.bytes) if info else ()
     if not info or not all(type(v) is int and v >= 0 for v in ints) or not isinstance(info.sha256, str) \
-            or not _SHA256.fullmatch(info.sha256) or info.file != shard.name:
+            or not SHA256.fullmatch(info.sha256) or info.file != shard.name:
         return None
     return info
 
@@ -249,6 +249,21 @@ def attrs_of(f: h5py.File) -> dict:
             value = value.item()
         out[key] = value
     return out
+
+
+def open_shard_file(path: str | Path) -> h5py.File:
+    """The shard at ``path`` opened read-only, if it is a regular file: never through a symbolic link
+    (OSError saying what it is instead)."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.ELOOP if stat.S_ISLNK(st.st_mode) else errno.EINVAL,
+                      f"is {describe_file(st.st_mode)}, not a regular file", str(path))
+    f = h5py.File(path, "r")
+    opened = os.fstat(f.id.get_vfd_handle())
+    if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+        f.close()
+        raise OSError(errno.EAGAIN, "was replaced while being opened", str(path))
+    return f
 
 
 def read_attrs(path: str | Path) -> dict | None:

@@ -34,6 +34,7 @@ import pytest
 import lrbench
 from lrbench.cli import main
 from lrbench.generate import generate
+from lrbench.manifest import ManifestError
 from lrbench.storage import sha256_file
 
 TASK, LENGTH = "cumsum", 16
@@ -213,6 +214,89 @@ def test_job_array_finisher_never_blesses_a_damaged_shard(reference, tmp_path):
     same_as_reference(directory, reference)
 
 
+# --- hostile HDF5 shards ----------------------------------------------------------------------
+# Each replaces the field `inputs` of VAL0 by something that reads 7.0 from outside the shard.
+
+def _outside(directory, shape, dtype):
+    path = directory.parent.parent / "outside.h5"
+    with h5py.File(path, "w") as f:
+        f["inputs"] = np.full(shape, 7.0, dtype)
+    return path
+
+
+def external_link(directory, f, shape, dtype):
+    f["inputs"] = h5py.ExternalLink(str(_outside(directory, shape, dtype)), "inputs")
+
+
+def soft_link(directory, f, shape, dtype):
+    f["elsewhere"] = np.full(shape, 7.0, dtype)
+    f["inputs"] = h5py.SoftLink("/elsewhere")
+
+
+def external_storage(directory, f, shape, dtype):
+    raw = directory.parent.parent / "outside.raw"
+    raw.write_bytes(np.full(shape, 7.0, dtype).tobytes())
+    f.create_dataset("inputs", shape, dtype, external=[(str(raw), 0, h5py.h5f.UNLIMITED)])
+
+
+def virtual_dataset(directory, f, shape, dtype):
+    layout = h5py.VirtualLayout(shape, dtype)
+    layout[:] = h5py.VirtualSource(str(_outside(directory, shape, dtype)), "inputs", shape)
+    f.create_virtual_dataset("inputs", layout)
+
+
+HOSTILE_SHARDS = [  # (name, plant(directory, open shard, shape, dtype), what the refusal says)
+    ("external link", external_link, "external link"),
+    ("soft link", soft_link, "soft link"),
+    ("external raw storage", external_storage, "external storage"),
+    ("virtual dataset", virtual_dataset, "virtual dataset"),
+]
+
+
+@pytest.mark.parametrize("name,plant,says", HOSTILE_SHARDS, ids=[h[0] for h in HOSTILE_SHARDS])
+def test_hostile_hdf5_constructs_are_refused(dataset, run, name, plant, says):
+    with h5py.File(dataset / VAL0, "r+") as f:
+        shape, dtype = f["inputs"].shape, f["inputs"].dtype
+        del f["inputs"]
+        plant(dataset, f, shape, dtype)
+    seal(dataset, VAL0)
+    with h5py.File(dataset / VAL0, "r") as f:
+        assert (f["inputs"][0] == 7.0).all(), "the construct does read outside bytes"
+    one_line(*run("verify", dataset), 3, VAL0, says)
+    with pytest.raises(ManifestError, match=says):
+        lrbench.open_dataset(dataset)["val"][0]
+    one_line(*run("show", dataset, "--split", "val", "--index", "3"), 2, VAL0, says)
+
+
+def copy_outside(directory):
+    outside = directory.parent.parent / "elsewhere"
+    outside.mkdir(exist_ok=True)
+    shutil.copy(directory / VAL0, outside / VAL0)
+    return outside / VAL0
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent"])
+def test_shard_names_that_leave_the_directory_are_refused(dataset, run, where):
+    outside = copy_outside(dataset)
+    manifest = read_manifest(dataset)
+    manifest["splits"]["val"]["shards"][0]["file"] = str(outside) if where == "absolute" else f"../../elsewhere/{VAL0}"
+    write_manifest(dataset, manifest)
+    (dataset / VAL0).unlink()
+    one_line(*run("verify", dataset), 3, "plain file name")
+    with pytest.raises(ManifestError, match="plain file name"):
+        lrbench.open_dataset(dataset)
+    one_line(*run("show", dataset, "--split", "val"), 2, "plain file name")
+
+
+def test_a_symlinked_shard_is_refused(dataset, run):
+    outside = copy_outside(dataset)
+    (dataset / VAL0).unlink()
+    (dataset / VAL0).symlink_to(outside)
+    one_line(*run("verify", dataset), 3, VAL0, "symbolic link")
+    with pytest.raises(ManifestError, match="symbolic link"):
+        lrbench.open_dataset(dataset)["val"][0]
+
+
 # --- planted symlinks: lock and temporary files are never opened through a link ---------------
 
 def test_a_symlinked_lock_is_refused_and_its_target_left_alone(tmp_path, run):
@@ -256,3 +340,129 @@ def test_temporary_files_are_never_opened_through_a_link(tmp_path, monkeypatch, 
         storage.atomic_write_bytes(directory / "x.json", b"{}")
     assert victim.read_bytes() == b"precious"
     assert not (directory / "x.h5").exists() and not (directory / "x.json").exists()
+
+
+# --- shards from elsewhere: attributes checked when a shard is opened -------------------------
+
+def set_attr(key, value):
+    def edit(path):
+        with h5py.File(path, "r+") as f:
+            f.attrs[key] = value
+    return edit
+
+
+@pytest.mark.parametrize("key,value", [("seed", 5), ("config", '{"length":17}'), ("first_index", 3),
+                                       ("split", "test"), ("task", "cummax"), ("num_samples", 9)])
+def test_shard_attributes_are_checked_when_a_shard_is_opened(dataset, run, key, value):
+    set_attr(key, value)(dataset / VAL1)
+    seal(dataset, VAL1)
+    with pytest.raises(ManifestError, match=f"{VAL1}: attribute {key}"):
+        lrbench.open_dataset(dataset)["val"][12]
+    one_line(*run("verify", dataset), 3, VAL1, f"attribute {key}")
+
+
+def test_a_shard_of_another_dataset_is_refused(dataset, tmp_path):
+    other = generate(lrbench.get_task(TASK, length=LENGTH), tmp_path / "other", seed=4, sizes=SIZES,
+                     shard_size=SHARD_SIZE)
+    shutil.copy(other.directory / VAL1, dataset / VAL1)
+    seal(dataset, VAL1)
+    view = lrbench.open_dataset(dataset)["val"]
+    assert view[3]["inputs"].shape == (LENGTH, 3), "the other shards still read"
+    with pytest.raises(ManifestError, match="attribute seed is 4, expected 0"):
+        view[12]
+
+
+# --- malformed manifests ----------------------------------------------------------------------
+
+def _shard(split, i):
+    return lambda m: m["splits"][split]["shards"][i]
+
+
+def gap(m):
+    _shard("val", 1)(m)["first_index"] += 1
+
+
+def drop_last_shard(m):
+    m["splits"]["val"]["shards"].pop()
+
+
+def negative_first_index(m):
+    _shard("val", 0)(m)["first_index"] = -10
+    _shard("val", 0)(m)["num_samples"] = 20
+
+
+def overlap(m):
+    _shard("val", 1)(m)["first_index"] = 5
+
+
+def huge_split(m):
+    m["splits"]["val"]["num_samples"] = 10 ** 15
+
+
+BAD_MANIFESTS = [  # (name, mutate(manifest dict), what the one-line error says)
+    ("gap between shards", gap, "starts at sample 11, expected 10"),
+    ("last shard missing", drop_last_shard, "shards cover 20 samples, split val has 30"),
+    ("negative first index", negative_first_index, "starts at sample -10, expected 0"),
+    ("overlapping shards", overlap, "starts at sample 5, expected 10"),
+    ("huge split", huge_split, "shards cover 30 samples, split val has 1000000000000000"),
+    ("splits is a number", lambda m: m.update(splits=5), "'splits' must be a JSON object"),
+    ("splits is an empty list", lambda m: m.update(splits=[]), "'splits' must be a JSON object"),
+    ("no splits", lambda m: m.update(splits={}), "lists no splits"),
+    ("unknown split", lambda m: m["splits"].update(dev=m["splits"].pop("val")), "unknown split 'dev'"),
+    ("string shard entry", lambda m: m["splits"]["val"]["shards"].__setitem__(0, VAL0), "shard 0 of split val"),
+    ("missing sha256", lambda m: _shard("val", 0)(m).pop("sha256"), "lacks 'sha256'"),
+    ("sha256 not hex", lambda m: _shard("val", 0)(m).update(sha256="z" * 64), "sha256"),
+    ("num_samples a string", lambda m: m["splits"]["val"].update(num_samples="30"), "num_samples"),
+    ("bytes negative", lambda m: _shard("test", 1)(m).update(bytes=-1), "bytes"),
+    ("seed a string", lambda m: m.update(seed="0"), "'seed' must be"),
+    ("seed a bool", lambda m: m.update(seed=True), "'seed' must be"),
+    ("config a list", lambda m: m.update(config=[16]), "'config' must be a JSON object"),
+    ("config unknown key", lambda m: m["config"].update(bogus=1), "unknown parameter bogus"),
+    ("unknown task", lambda m: m.update(task="nope"), "unknown task 'nope'"),
+    ("not an object", lambda m: [m.clear(), m.update({"x": 1})], "format 1"),
+    ("shard renamed", lambda m: _shard("val", 2)(m).update(file="val-00002-of-00009.h5"), "val-00002-of-00003.h5"),
+    ("a shard listed twice", lambda m: m["splits"]["val"]["shards"].__setitem__(1, dict(_shard("val", 0)(m))),
+     "starts at sample 0, expected 10"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,says", BAD_MANIFESTS, ids=[b[0] for b in BAD_MANIFESTS])
+def test_malformed_manifests_are_one_line_errors(dataset, run, tmp_path, name, mutate, says):
+    manifest = read_manifest(dataset)
+    mutate(manifest)
+    write_manifest(dataset, manifest)
+    one_line(*run("verify", dataset), 3, says)
+    with pytest.raises(ManifestError, match="manifest.json"):
+        lrbench.open_dataset(dataset)
+    one_line(*run("show", dataset, "--split", "test", "--index", "15"), 2, says)
+    np.save(tmp_path / "zeros.npy", np.zeros((20, LENGTH, 1), np.float32))
+    one_line(*run("score", dataset, "--predictions", tmp_path / "zeros.npy"), 2, says)
+
+
+def test_evaluate_refuses_a_dataset_whose_shards_leave_a_gap(dataset, run):
+    pytest.importorskip("torch")
+    manifest = read_manifest(dataset)
+    gap(manifest)
+    write_manifest(dataset, manifest)
+    one_line(*run("evaluate", "--model", "dlr", "--task", TASK, "--data", dataset, "--preset", "smoke",
+                  "--steps", "1", "--device", "cpu", "--out", dataset.parent.parent / "run"),
+             2, "starts at sample 11, expected 10")
+
+
+def test_a_manifest_that_is_not_json_or_not_a_file(dataset, run):
+    (dataset / "manifest.json").write_bytes(b"\xff\x00{")
+    one_line(*run("verify", dataset), 3, "not valid JSON")
+    (dataset / "manifest.json").unlink()
+    os.mkfifo(dataset / "manifest.json")  # opening a FIFO for reading would block forever
+    one_line(*run("verify", dataset), 3, "not a regular file")
+    one_line(*run("show", dataset), 2, "not a regular file")
+
+
+def test_generate_over_a_malformed_manifest_rebuilds_it(dataset, reference, run):
+    manifest = read_manifest(dataset)
+    manifest["splits"] = 5
+    write_manifest(dataset, manifest)
+    code, out, err = run(*GENERATE, "--out", dataset.parent)
+    assert code == 0, err
+    assert "kept 5 complete" in out
+    same_as_reference(dataset, reference)

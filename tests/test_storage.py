@@ -260,3 +260,33 @@ def test_dataset_readme_brings_the_pictures_it_links(tmp_path):
     for name in linked:
         assert (result.directory / name).read_bytes()[:4] == b"\x89PNG"
     assert lrbench.open_dataset(result.directory)["test"][1]["inputs"].shape == (128, 128)
+
+
+def test_readers_hold_a_bounded_number_of_shards_open(tmp_path):
+    """A split of more shards than the reader may keep open: score and verify --deep read it all with
+    a file limit far below the number of shards (they used to fail with EMFILE)."""
+    import resource
+    import subprocess
+    import sys
+
+    from lrbench.dataset import MAX_OPEN_SHARDS
+
+    task = lrbench.get_task("cumsum", length=16)
+    n = 4 * MAX_OPEN_SHARDS
+    generate(task, tmp_path / "d", sizes={"val": n, "test": 2}, shard_size=1)
+    np.save(tmp_path / "p.npy", np.zeros((n, 16, 1), np.float32))
+    limit = MAX_OPEN_SHARDS + 24  # the interpreter itself needs a few
+
+    def low_file_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    for args in (["score", tmp_path / "d", "--predictions", tmp_path / "p.npy", "--split", "val"],
+                 ["verify", tmp_path / "d", "--deep"]):
+        proc = subprocess.run([sys.executable, "-m", "lrbench", *map(str, args)], capture_output=True, text=True,
+                              preexec_fn=low_file_limit, timeout=300)
+        assert proc.returncode == 0, (args, proc.stderr)
+    view = lrbench.open_dataset(tmp_path / "d")["val"]
+    for batch in view.batches(3):
+        assert len(view._files) <= MAX_OPEN_SHARDS
+    view.close()
+
