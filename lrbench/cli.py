@@ -140,8 +140,9 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
               "tasks, whose training data is the endless stream; train,val,test otherwise].")
 @click.option("--num-samples", "counts", multiple=True, metavar="SPLIT=N",
               help="Samples in a split (repeatable), e.g. --num-samples test=1000.")
-@click.option("--shard-size", type=int, default=None, help="Samples per shard [default: ~128 MB of raw data].")
-@click.option("--workers", type=int, default=os.cpu_count() or 1, help="Worker processes.")
+@click.option("--shard-size", type=int, default=None,
+              help="Samples per shard [default: ~128 MiB of raw data, at least one sample; at most 2 GiB].")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, help="Worker processes (1 to 1024).")
 @click.option("--shards", default=None, metavar="SPEC",
               help="Only these shards: K/N (every N-th from K, for job arrays) or ranges like 0-9,12.")
 @click.option("--force", is_flag=True, help="Delete what the dataset directory holds and start again.")
@@ -203,9 +204,14 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
             raise CliError(str(exc.args[0])) from None
         except (ManifestError, IndexError) as exc:
             raise CliError(str(exc)) from None
+    from lrbench.generate import GenerateError, check_sample_size
+
     _, task = _task_from_options(target, size, length, settings, seed)
     try:
+        check_sample_size(task)
         return task, task.sample(index, split or "test", seed)
+    except GenerateError as exc:
+        raise CliError(str(exc), exc.code) from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
 

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import socket
@@ -25,6 +26,7 @@ import numpy as np
 
 from lrbench import cards
 from lrbench import manifest as manifest_mod
+from lrbench.manifest import MAX_SEED, MAX_SHARDS
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
 from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sha256_file,
@@ -33,6 +35,8 @@ from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs,
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHARD_TARGET_BYTES = 128 << 20  # raw bytes per shard before compression
+MAX_SHARD_BYTES = 2 << 30  # raw bytes a shard may take: its worker holds it in memory
+MAX_WORKERS = 1024
 
 
 class GenerateError(Exception):
@@ -56,9 +60,72 @@ class ShardJob:
         return shard_name(self.split, self.shard, self.count)
 
 
+def sample_nbytes(task: Task) -> int:
+    """Raw bytes of one sample in memory and before compression (ragged fields at their maximum)."""
+    return sum(math.prod(f.shape) * np.dtype(f.dtype).itemsize for f in task.features.values())
+
+
 def default_shard_size(task: Task) -> int:
-    raw = sum(int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize for f in task.features.values())
-    return int(min(10_000, max(16, SHARD_TARGET_BYTES // max(1, raw))))
+    """Samples per shard: ~SHARD_TARGET_BYTES of raw data, down to one sample, at most 10,000."""
+    return int(min(10_000, max(1, SHARD_TARGET_BYTES // max(1, sample_nbytes(task)))))
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_sample_size(task: Task) -> int:
+    """One sample's raw bytes; GenerateError (exit 2) when it alone exceeds what a shard may hold."""
+    raw = sample_nbytes(task)
+    if raw > MAX_SHARD_BYTES:
+        raise GenerateError(f"one {task.name} sample takes {_size(raw)}; at most {_size(MAX_SHARD_BYTES)} fit a shard, "
+                            "which one worker builds in memory", 2)
+    return raw
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise GenerateError(f"{what} must be an integer (got {value!r})", 2)
+    return int(value)
+
+
+def check_request(task: Task, seed, sizes: dict, shard_size, workers) -> tuple[int, dict[str, int], int, int]:
+    """(seed, sizes, shard size, workers) as plain ints, or GenerateError (exit 2) naming the numbers:
+    an impossible request is refused at once, before a directory, lock or worker exists.
+
+    Bounds: a seed fits the 64-bit integer every shard stores; 1..MAX_WORKERS worker processes; a
+    shard holds at most MAX_SHARD_BYTES of raw data (its worker builds it in memory), so one sample
+    must fit too; a split has at most MAX_SHARDS shards (five-digit shard names), so planning stays
+    bounded whatever the number of samples.
+    """
+    seed, workers = _int(seed, "--seed"), _int(workers, "--workers")
+    if seed < 0:
+        raise GenerateError(f"--seed must be a non-negative integer (got {seed})", 2)
+    if seed > MAX_SEED:
+        raise GenerateError(f"--seed must be at most 2**63 - 1, the largest a shard stores (got {seed})", 2)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise GenerateError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})", 2)
+    raw = check_sample_size(task)
+    shard_size = default_shard_size(task) if shard_size is None else _int(shard_size, "--shard-size")
+    if shard_size < 1:
+        raise GenerateError(f"--shard-size must be a positive number of samples (got {shard_size})", 2)
+    if shard_size * raw > MAX_SHARD_BYTES:
+        raise GenerateError(f"a shard of {shard_size} samples takes {_size(shard_size * raw)}; at most "
+                            f"{_size(MAX_SHARD_BYTES)}: use --shard-size {MAX_SHARD_BYTES // raw} or less", 2)
+    plain = {}
+    for split, n in sizes.items():
+        n = plain[split] = _int(n, f"number of samples for {split}")
+        if n < 1:
+            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
+        count = -(-n // shard_size)
+        if count > MAX_SHARDS:
+            raise GenerateError(f"split {split}: {n} samples in shards of {shard_size} make {count} shards; at most "
+                                f"{MAX_SHARDS} shards per split (five-digit names), and a shard of this task holds "
+                                f"at most {MAX_SHARD_BYTES // raw} samples", 2)
+    return seed, plain, shard_size, workers
 
 
 def plan_shards(sizes: dict[str, int], shard_size: int) -> list[ShardJob]:
@@ -298,14 +365,7 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
     directory = Path(out)
     if directory.exists() and not directory.is_dir():
         raise GenerateError(f"--out {directory} exists and is not a directory", 2)
-    for split, n in sizes.items():
-        if n < 1:
-            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
-    shard_size = shard_size or default_shard_size(task)
-    if shard_size < 1:
-        raise GenerateError(f"shard size must be positive (got {shard_size})", 2)
-    if workers < 1:
-        raise GenerateError(f"workers must be positive (got {workers})", 2)
+    seed, sizes, shard_size, workers = check_request(task, seed, sizes, shard_size, workers)
     directory.mkdir(parents=True, exist_ok=True)
 
     lock = DirLock(directory, shared=shards is not None)

@@ -290,3 +290,11 @@ def test_readers_hold_a_bounded_number_of_shards_open(tmp_path):
         assert len(view._files) <= MAX_OPEN_SHARDS
     view.close()
 
+
+def test_default_shard_size_respects_the_target_down_to_one_sample():
+    from lrbench.generate import SHARD_TARGET_BYTES, default_shard_size
+
+    assert default_shard_size(lrbench.get_task("shift", length=4096)) == SHARD_TARGET_BYTES // (4096 * 11 * 4)
+    assert default_shard_size(lrbench.get_task("shift", length=2 ** 20)) == 2  # 46 MB a sample
+    assert default_shard_size(lrbench.get_task("shift", length=2 ** 21)) == 1  # 92 MB: not 16 of them (1.5 GB)
+
