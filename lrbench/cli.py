@@ -7,7 +7,9 @@ Errors are one line on stderr, no traceback. Exit codes: 2 bad usage or input, 1
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -354,8 +356,19 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the command stops the way Ctrl-C stops it: workers
+    killed, temporary files removed, locks released."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group and turn every failure into one line and an exit code."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         code = cli.main(args=argv, prog_name="lrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -364,11 +377,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"lrbench: error: {exc.format_message()}", err=True)
         code = getattr(exc, "exit_code", EXIT_USAGE)
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("lrbench: interrupted; finished work (shards, checkpoints) is kept: rerun the same command to resume",
+    except (click.Abort, KeyboardInterrupt) as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        click.echo(f"lrbench: {how}; finished work (shards, checkpoints) is kept: rerun the same command to resume",
                    err=True)
-        code = 130
+        code = 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except OSError as exc:  # full disk, permissions, vanished files
         click.echo(f"lrbench: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
         code = EXIT_RUNTIME
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)

@@ -7,6 +7,7 @@ only on its index range: worker count, shard order and interruptions cannot chan
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -14,8 +15,12 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import stat
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -221,9 +226,36 @@ def write_job(task: Task, seed: int, directory: Path, job: ShardJob, tick=None) 
 _counter = None
 
 
-def _init_worker(counter) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _init_worker(counter, parent: int) -> None:
     global _counter
     _counter = counter
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker as soon as the process that started it is gone, however that one ended
+    (SIGKILL included): otherwise a worker finishes its shard, minutes perhaps, and the pool's
+    resource tracker waits for it. Linux sends us SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere a thread watches the parent's pid. A parent already gone is caught by the last check."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="lrbench-parent-watch").start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 def _tick() -> None:
@@ -492,9 +524,9 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
     counter = ctx.Value("q", 0)
     params = config_dict(task.config)
     with one_blas_thread(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
-                                                initargs=(counter,)) as pool:
-        pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+                                                initargs=(counter, os.getpid())) as pool:
         try:
+            pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
             while pending:
                 finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -502,9 +534,19 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
                     infos[job.file] = fut.result()
                 if progress:
                     progress(counter.value, total)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
+        except BaseException:  # a failed shard, Ctrl-C, SIGTERM: stop now, not when running shards are done
+            _kill_workers(pool)
             raise
     return infos
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the shards not started and kill the workers: the ones running would otherwise finish
+    their shards first. What they leave behind is a temporary file, removed by the next run."""
+    if hasattr(pool, "kill_workers"):  # Python >= 3.14
+        pool.kill_workers()
+        return
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 

@@ -24,8 +24,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -466,3 +471,129 @@ def test_generate_over_a_malformed_manifest_rebuilds_it(dataset, reference, run)
     assert code == 0, err
     assert "kept 5 complete" in out
     same_as_reference(dataset, reference)
+
+
+# --- signals at random points -----------------------------------------------------------------
+# `generate` with two workers, killed at a random moment of its run by one of these signals, sent to
+# the main process alone (its workers must notice) or to the whole process group (as a terminal
+# does). Afterwards no process of the run may be left, and a rerun must give the reference bytes.
+
+SIGNAL_RUN = ["shift", "--length", "64", "--num-samples", "val=120", "--num-samples", "test=60",
+              "--shard-size", "4", "--workers", "2"]
+
+
+def proc_children(pid):
+    """pid -> start time of every descendant of pid, from /proc (no psutil)."""
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == parent:  # ppid
+                found[int(entry)] = fields[19]  # starttime
+                frontier.append(int(entry))
+    return found
+
+
+def alive(pid, start):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2:].split()
+    return fields[19] == start and fields[0] != "Z"
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def start(args, out):
+    return subprocess.Popen([sys.executable, "-m", "lrbench", "generate", *args, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def signal_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("signal-ref")
+    code = subprocess.run([sys.executable, "-m", "lrbench", "generate", *SIGNAL_RUN, "--out", str(out)],
+                          capture_output=True).returncode
+    assert code == 0
+    return out / "shift-L64"
+
+
+def nothing_outlives(proc, children):
+    proc.wait(timeout=60)
+    gone = wait_for(lambda: not any(alive(pid, t) for pid, t in children.items()), "children exit")
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid, t in children.items() if alive(pid, t)}
+    if left:
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert gone and not left, f"processes outlived generate: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed,sig,group", [(0, signal.SIGKILL, False), (1, signal.SIGTERM, False),
+                                            (2, signal.SIGINT, True)])
+def test_killed_at_a_random_point_leaves_no_process_and_resumes(signal_reference, tmp_path, seed, sig, group):
+    rng = random.Random(seed)
+    proc = start(SIGNAL_RUN, tmp_path)
+    directory = tmp_path / "shift-L64"
+    # wait until the pool runs (both workers spawned), then a random moment of the run
+    assert wait_for(lambda: sum(b"multiprocessing.spawn" in _cmdline(p) for p in proc_children(proc.pid)) >= 2
+                    or proc.poll() is not None, "workers"), "no worker started"
+    time.sleep(rng.uniform(0.0, 1.0))
+    children = proc_children(proc.pid)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    nothing_outlives(proc, children)
+    code = subprocess.run([sys.executable, "-m", "lrbench", "generate", *SIGNAL_RUN, "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr
+    same_as_reference(directory, signal_reference)
+    assert not [p for p in os.listdir(directory) if ".tmp-" in p]
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+# A run whose two long shards each take minutes (600 Solve samples at L = 16384, ~0.4 s each): when the main process dies, its workers must go at once,
+# not when their shard is done (they used to run on for minutes, with the resource tracker).
+LONG_RUN = ["solve", "--length", "16384", "--num-samples", "val=1", "--num-samples", "test=1200",
+            "--shard-size", "600", "--workers", "2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_no_worker_outlives_a_killed_generate(tmp_path, sig):
+    proc = start(LONG_RUN, tmp_path)
+    directory = tmp_path / "solve-L16384"
+    try:
+        # the one-sample val shard is written once a worker runs jobs; by then the long ones have started
+        assert wait_for(lambda: (directory / "val-00000-of-00001.h5").exists() or proc.poll() is not None, "a shard")
+        assert proc.poll() is None
+        children = proc_children(proc.pid)
+        assert sum(b"multiprocessing" in _cmdline(p) for p in children) >= 2, children
+        proc.send_signal(sig)
+        nothing_outlives(proc, children)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
