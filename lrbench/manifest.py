@@ -64,7 +64,7 @@ def read(directory: str | Path) -> dict:
     path = Path(directory) / MANIFEST
     try:
         with os.fdopen(open_regular(path, follow=True), "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
+            data = _read_at_most(f, MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"no {MANIFEST} in {directory} (not an lrbench dataset, or generation did not finish)") from None
     except OSError as exc:
@@ -80,6 +80,15 @@ def read(directory: str | Path) -> dict:
     except ValueError as exc:
         raise ManifestError(f"{path}: {exc}") from None
     return manifest
+
+
+def _read_at_most(f, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f``, read in pieces (``f.read(limit)`` would allocate ``limit``)."""
+    parts, size = [], 0
+    while size < limit and (part := f.read(min(1 << 20, limit - size))):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _is_int(value) -> bool:
