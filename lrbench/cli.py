@@ -279,6 +279,8 @@ def score(directory, predictions, split, per_batch, json_out):
         raise CliError(f"{directory} is not a directory")
     if per_batch is not None and per_batch < 1:
         raise CliError(f"--per-batch must be a positive number of samples (got {per_batch})")
+    if json_out is not None:
+        _check_json_out(json_out, directory)
     try:
         result = score_dataset(directory, predictions, split=split, per_batch=per_batch)
     except ValueError as exc:  # predictions that do not fit, NaN/inf, bad class ids
@@ -286,6 +288,18 @@ def score(directory, predictions, split, per_batch, json_out):
     if json_out is not None:
         atomic_write_bytes(json_out, (json.dumps(result, indent=2) + "\n").encode())
     click.echo(format_result(result))
+
+
+def _check_json_out(path: Path, directory: Path) -> None:
+    """--json may not write into a dataset directory (it could replace the manifest or a shard)."""
+    from lrbench.manifest import MANIFEST
+
+    if path.is_dir():
+        raise CliError(f"--json {path} is a directory; name a file")
+    target, dataset = path.resolve(), directory.resolve()
+    inside = dataset if dataset in target.parents else target.parent if (target.parent / MANIFEST).exists() else None
+    if inside is not None:
+        raise CliError(f"--json {path} is inside the dataset directory {inside}; write the result elsewhere")
 
 
 @cli.command()
