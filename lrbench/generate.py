@@ -423,8 +423,11 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
         chosen = jobs if shards is None else select_shards(jobs, shards)
         if shards is not None:
             shard_fds = _shard_locks(directory, chosen)
-        for job in chosen:  # leftovers of killed runs
-            for tmp in directory.glob(f".{job.file}.tmp-*"):
+        # temporaries of killed runs: all of them under the exclusive lock, else those of our shards
+        patterns = [".*.tmp-*"] if shards is None else \
+            [p for job in chosen for p in (f".{job.file}.tmp-*", f"..{job.file}.sha256.tmp-*")]
+        for pattern in patterns:
+            for tmp in directory.glob(pattern):
                 tmp.unlink(missing_ok=True)
 
         listed = _listed(old)
