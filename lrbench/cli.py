@@ -7,6 +7,7 @@ Errors are one line on stderr, no traceback. Exit codes: 2 bad usage or input, 1
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -370,6 +371,22 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError as one line: "reason: file". HDF5's own errors arrive as a long message with the
+    reason and file inside (and a time stamp with a line break): take those out when present."""
+    text = str(exc.strerror or exc)
+    reason, name = re.search(r"error message = '([^']*)'", text), re.search(r"filename = '([^']*)'", text)
+    if reason:
+        text, filename = reason.group(1), name.group(1) if name else exc.filename
+    else:
+        filename = exc.filename
+    return _one_line(f"{text}{f': {filename}' if filename else ''}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that the command stops the way Ctrl-C stops it: workers
     killed, temporary files removed, locks released."""
@@ -388,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:  # usage errors, CliError
-        click.echo(f"lrbench: error: {exc.format_message()}", err=True)
+        click.echo(f"lrbench: error: {_one_line(exc.format_message())}", err=True)
         code = getattr(exc, "exit_code", EXIT_USAGE)
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
     except (click.Abort, KeyboardInterrupt) as exc:
@@ -397,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
                    err=True)
         code = 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except OSError as exc:  # full disk, permissions, vanished files
-        click.echo(f"lrbench: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
+        click.echo(f"lrbench: error: {_os_error(exc)}", err=True)
         code = EXIT_RUNTIME
     finally:
         if previous is not None:

@@ -451,8 +451,8 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
             for job in jobs:
                 by_split[job.split].append(records[job.file])
             result.manifest = manifest_mod.build(task, seed, by_split, sizes)
+            cards.write_dataset_card(directory, task, result.manifest)  # first: a manifest means complete
             manifest_mod.write(directory, result.manifest)
-            cards.write_dataset_card(directory, task, result.manifest)
         return result
     finally:
         for fd in shard_fds:

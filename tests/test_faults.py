@@ -599,3 +599,34 @@ def test_no_worker_outlives_a_killed_generate(tmp_path, sig):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("this kernel or container does not let us mount a tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_completes(small_tmpfs, run, tmp_path):
+    args = ["generate", "shift", "--length", "256", "--num-samples", "val=160", "--splits", "val",
+            "--shard-size", "20", "--workers", "1", "--out", small_tmpfs]
+    code, out, err = run(*args)  # 160 samples x 41 KiB: 6.6 MB on a 2 MiB disk
+    one_line(code, out, err, 1, "No space left on device")
+    directory = small_tmpfs / "shift-L256"
+    names = os.listdir(directory)
+    assert "manifest.json" not in names and "README.md" not in names
+    assert not [n for n in names if ".tmp-" in n], "no half-written file is left"
+    for name in (n for n in names if n.endswith(".h5")):  # what was completed is whole
+        assert lrbench.storage.read_attrs(directory / name) is not None
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert run("verify", directory, "--deep")[0] == 0

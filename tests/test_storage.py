@@ -298,3 +298,32 @@ def test_default_shard_size_respects_the_target_down_to_one_sample():
     assert default_shard_size(lrbench.get_task("shift", length=2 ** 20)) == 2  # 46 MB a sample
     assert default_shard_size(lrbench.get_task("shift", length=2 ** 21)) == 1  # 92 MB: not 16 of them (1.5 GB)
 
+
+def test_numpy_integers_are_accepted_everywhere(tmp_path):
+    task = lrbench.get_task("shift", length=np.int64(32), num_shifts=np.int32(4))
+    assert type(task.config.length) is int and type(task.config.num_shifts) is int
+    got = generate(task, tmp_path / "np", seed=np.int64(2), sizes={"val": np.int64(7)}, shard_size=np.int64(3),
+                   workers=np.int64(1))
+    plain = lrbench.get_task("shift", length=32, num_shifts=4)
+    want = generate(plain, tmp_path / "py", seed=2, sizes={"val": 7}, shard_size=3)
+    assert got.manifest == want.manifest
+    view = lrbench.open_dataset(got.directory)["val"]
+    assert np.array_equal(view[np.int64(5)]["targets"], task.sample(np.int64(5), "val", np.int64(2))["targets"])
+
+
+def test_the_data_card_is_written_before_the_manifest(tmp_path, monkeypatch):
+    from lrbench import cards
+
+    real = cards.write_dataset_card
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cards, "write_dataset_card", full_disk)
+    with pytest.raises(OSError):
+        build(tmp_path, "cumsum", "d")
+    assert not (tmp_path / "d" / "manifest.json").exists(), "no manifest before the card: the run is not complete"
+    monkeypatch.setattr(cards, "write_dataset_card", real)
+    _, result = build(tmp_path, "cumsum", "d")
+    assert result.written == [] and (result.directory / "README.md").exists()
+    assert (result.directory / "manifest.json").exists()
