@@ -178,14 +178,12 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict, co
         raise ValueError(f"fields disagree on the number of samples: {sorted(n)}")
     (n,) = n
     tmp = temporary_name(path)
-    fd = create_exclusive(tmp)
-    mine = os.fstat(fd)
-    os.close(fd)  # h5py opens the file by name; it must be this one (checked below)
+    # "w-": HDF5 creates the file with O_CREAT | O_EXCL, which fails on anything already there, a
+    # symbolic link included; the finally below must not remove what someone else put there
+    f = h5py.File(tmp, "w-", track_order=False)
     try:
-        with h5py.File(tmp, "w", track_order=False) as f:
-            theirs = os.fstat(f.id.get_vfd_handle())
-            if (theirs.st_dev, theirs.st_ino) != (mine.st_dev, mine.st_ino):  # swapped under us
-                raise FileExistsError(errno.EEXIST, "was replaced while being written", str(tmp))
+        with f:
+            mine = os.fstat(f.id.get_vfd_handle())
             for key, value in attrs.items():
                 f.attrs[key] = value
             for name, a in arrays.items():
