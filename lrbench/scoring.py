@@ -118,14 +118,16 @@ def open_predictions(source: Any, check: Callable[[tuple[int, ...]], Any] | None
 
 def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
     """The shape of member ``key`` of an .npz, read from its .npy header without loading it."""
-    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, _, _ = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, _ = np.lib.format.read_array_header_2_0(member)
-        else:
-            raise ScoreError(f"{path}: member {key!r} is a .npy of format {version}, which lrbench does not read")
+    with zipfile.ZipFile(path) as zf:
+        name = f"{key}.npy" if f"{key}.npy" in zf.namelist() else key  # numpy drops the suffix from keys
+        with zf.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, _ = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, _ = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ScoreError(f"{path}: member {key!r} is a .npy of format {version}, which lrbench does not read")
     return tuple(shape)
 
 
