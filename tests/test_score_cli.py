@@ -428,6 +428,20 @@ def test_npz_shapes_are_checked_from_their_headers_before_loading(shift_dir, tmp
     assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB allocated: the array was loaded"
 
 
+def test_npz_member_without_the_npy_suffix(shift_dir, tmp_path):
+    """numpy lists a member named without '.npy' under that bare name; its header is found too."""
+    import io
+    import zipfile
+
+    pred = np.stack([s["targets"] for s in samples(lrbench.open_dataset(shift_dir))]) + 0.1
+    buf = io.BytesIO()
+    np.save(buf, pred)
+    with zipfile.ZipFile(tmp_path / "bare.npz", "w") as z:
+        z.writestr("predictions", buf.getvalue())
+    want = score_dataset(shift_dir, pred)["metrics"]["r2"]
+    assert score_dataset(shift_dir, tmp_path / "bare.npz")["metrics"]["r2"] == pytest.approx(want, rel=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["character device", "FIFO", "directory"])
 def test_predictions_that_are_not_files_say_what_they_are(shift_dir, tmp_path, capsys, kind):
     import os
