@@ -48,7 +48,7 @@ def draws_of(name: str, task) -> callable:
     if name == "mips":
         return lambda rng: rng.standard_normal((3, L, cfg.dim))
     if name == "context-shift":
-        return lambda rng: (rng.standard_normal(L - 2), rng.integers(0, L - 1))
+        return lambda rng: (rng.standard_normal(L - 2), rng.integers(0, L - 2))
     N = atomic.solve_size(L)
     if name == "solve":  # Haar matrix A, then the unit vector X
         return lambda rng: (rng.standard_normal((N, N)), rng.standard_normal(N))

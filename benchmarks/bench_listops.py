@@ -1,5 +1,5 @@
 """ListOps-Subtrees: our sampler vs straightforward rejection sampling of the same process, per
-accepted sample at the default window (7000..8192 tokens), measured side by side in one run
+accepted sample at the default window (7001..8179 tokens), measured side by side in one run
 (SPEC §10: at least 100x faster than the DLR paper's generator, ~0.75 s per sample on one core).
 
     python benchmarks/bench_listops.py [--ours N] [--evaluate-seconds S] [--count-seconds S]

@@ -123,8 +123,16 @@ def _signal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def shift_offsets(length: int, num_shifts: int) -> np.ndarray:
-    """s_j = floor(j L / C), the right shifts of the C output channels."""
-    return np.arange(num_shifts) * length // num_shifts
+    """The right shifts of the C output channels: s_j = floor(j * E / (C - 1)), E = floor(L - L/C).
+
+    C points evenly spaced from 0 to E, floored: the paper's code spaces them so, which is
+    floor(j L / C) whenever C divides L (L = 100, C = 8: E = 87, s = 0 12 24 37 49 62 74 87).
+    E = L - ceil(L / C) in exact integers; s_0 = 0 when C = 1.
+    """
+    if num_shifts == 1:
+        return np.zeros(1, dtype=np.int64)
+    end = length - -(-length // num_shifts)
+    return np.arange(num_shifts) * end // (num_shifts - 1)
 
 
 def shift(rng: np.random.Generator, cfg: ShiftConfig) -> dict[str, np.ndarray]:
@@ -399,13 +407,14 @@ def mips(rng: np.random.Generator, cfg: MipsConfig) -> dict[str, np.ndarray]:
 
 
 def context_shift(rng: np.random.Generator, cfg: AtomicConfig) -> dict[str, np.ndarray]:
-    """The shift s is announced in the input: x' = (cos 2πs/L, sin 2πs/L, x), y_i = x'_{i-s}.
+    """The shift s is announced in the input: x' = (cos 2πs/L, sin 2πs/L, x), y_i = x'_{i-s};
+    s is uniform in {0, ..., L-3} (the paper's code; its text says L-2).
 
     L = 5, s = 2, x = [.3 -.6 1]: x' = [cos sin .3 -.6 1], y = [0 0 cos sin .3]
     """
     L = cfg.length
     x = _signal(rng, L - 2)
-    s = int(rng.integers(0, L - 1))  # uniform in {0, ..., L-2}
+    s = int(rng.integers(0, L - 2))  # uniform in {0, ..., L-3}, as the paper's code draws it
     xp = np.concatenate([[np.cos(2 * np.pi * s / L), np.sin(2 * np.pi * s / L)], x])
     y = np.zeros(L)
     y[s:] = xp[: L - s]
@@ -413,7 +422,11 @@ def context_shift(rng: np.random.Generator, cfg: AtomicConfig) -> dict[str, np.n
 
 
 def solve_size(length: int) -> int:
-    """N = the largest n with n² + 2n <= L (exact integer arithmetic)."""
+    """N = the largest n with n² + 2n <= L, in exact integers.
+
+    The paper's code takes the largest floating-point root of n² + 2n - L instead, which comes out
+    one lower at some L where L + 1 is a perfect square (L = 63: 6.999... -> 6); lrbench keeps 7.
+    """
     n = 0
     while (n + 1) ** 2 + 2 * (n + 1) <= length:
         n += 1

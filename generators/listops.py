@@ -58,10 +58,13 @@ def _check_int(name: str, value, lo: int, hi: int) -> None:
 
 @dataclass(frozen=True)
 class ListOpsConfig:
+    """Defaults: the DLR paper's settings. Its generator keeps trees with 7000 < tokens < 8180
+    (strict), so the inclusive window here is 7001..8179."""
+
     max_depth: int = 15
     max_args: int = 9
-    min_length: int = 7000
-    max_length: int = 8192
+    min_length: int = 7001
+    max_length: int = 8179
 
     def __post_init__(self):
         _check_int("max_depth", self.max_depth, 1, 64)

@@ -1,74 +1,94 @@
 """Pathfinder-Segmentation (DLR paper §3.2, Figure 1): label every pixel of a cluttered image by
 whether it lies on a main path, and whether that path's two ends both carry a circle.
 
-An image holds two long "main" paths of `contour_length` dashes, `num_distractors` short snakes of
-`distractor_length` dashes (each with a circle at its start, "lollipops") and circles of radius
-`marker_radius`. connected ~ Bernoulli(0.5): when 1 one main path has a circle at both ends (its
-pixels are labelled 2, the other path's 1); when 0 each main path has a circle at one end (all main
-path pixels are labelled 1). Everything else is 0.
+An image holds two long "main" paths of `contour_length` dashes, up to `num_distractors` short
+snakes of `distractor_length` dashes (each with a circle near its start, "lollipops"), and circles
+of radius `marker_radius`. connected ~ Bernoulli(0.5): when 1 one main path has a circle at both
+ends (its pixels are labelled 2, the other path's 1); when 0 each main path has a circle at one
+end (all main-path pixels are labelled 1). Everything else is 0.
 
     inputs (white on black)                        targets
     o- - - - - - - - - -o     main path, 2 circles      2 2 2 2 2 2 2 2 2 2 on its dashes
      - - - - - - - - -        main path, no circle      1 1 1 1 1 1 1 1 1   on its dashes
-    o- - -                    distractor                0 (so are circles and background)
+    o - - -                   distractor                0 (so are circles and background)
 
-The procedure follows the original Pathfinder generator (Linsley et al. 2018, as modified for the
-DLR paper); what it does differently is said so below.
+The default reproduces the process of the DLR paper's own generator (ag1988/dlr,
+`src/dataloaders/prepare/pathfinder`: snakes2 run with its wrapper's segmentation settings, and the
+targets its Pathfinder-Segmentation loader builds), which made the data behind the paper's Table 3.
+It matches that generator in distribution, not in bytes (our draws come from a per-sample numpy
+stream); `benchmarks/pathfinder_fidelity.py` measures both side by side. The process, step by step:
 
-- A dash is a segment of `paddle_length` px drawn `paddle_thickness` px wide with flat ends. Each
-  image draws one margin m from `margins`. Consecutive dashes meet at a pivot m px beyond the end
-  of one and m px before the start of the next, so a straight run has gaps of 2m px (as in the
-  original). The turn at each pivot is drawn with density ∝ cos²(continuity · turn),
-  |turn| < 90°/continuity, from a grid of turns ~1 px apart at the dash's end (shifted by a random
-  fraction of its spacing), among the turns whose dash (and end circle, if any) fits.
-- The first main path starts >= 2·`seed_distance` px from every border, the second exactly
-  `seed_distance` px from the first; the two then grow alternately, one dash each. A main-path dash
-  must leave the path a way to keep turning inside the image (a look-ahead the original lacks: it
-  redraws the image instead); at a dead end the path takes back its last dashes (more after
-  repeated dead ends) and regrows. A distractor starts uniformly where its first dash and circle
-  fit; at a dead end it takes back one dash (twice at most), then starts afresh.
-- No collisions ("the margin rule"): shapes of objects that are not neighbours on the same snake
-  stay `clearance(m)` = 2m - 1 px apart, checked to within 1.1 px on an occupancy grid (see
-  `_Builder`); every shape stays >= 1 px inside the image. The original dilates each shape by m
-  and forbids overlaps of the dilated shapes (2m apart), but lets its anti-aliased masks overlap
-  by about a pixel, and when a distractor does not fit it simply leaves it out. Here every image
-  has exactly `num_distractors` distractors, and 2m - 1 leaves room for them at m = 3 on 128 px.
-- A circle sits on the end point of the end dash it marks, for main paths and distractors alike
-  (the original centres a distractor's circle m px before its first dash, a main path's on the
-  dash's end point: a cue that tells them apart, which this generator avoids).
-- Anti-aliasing: every shape is convolved with a separable tent filter of half-width `AA` = 1.5 px
-  (about the reach of the original's supersampling + Lanczos resize; it reproduces the original's
-  class balance). Dashes have intensity `intensity`, circles 1.0; the image is the pixel-wise
-  maximum, scaled to 0..255 and rounded.
-- Label pixels of a main path are the pixels where its own rendering is nonzero (>= 1 after
-  rounding to uint8); circles and distractors are not part of it. The two main paths keep apart,
-  so their labels do not overlap (were they to, the larger label would win).
-- When an image cannot be completed it is redrawn from the same random stream, up to
-  `MAX_ATTEMPTS` times (then RuntimeError: the config is too crowded); the sample stays a pure
-  function of the generator.
+- Rendering. A dash is a line of `paddle_length` px drawn `paddle_thickness` px wide, white, on a
+  canvas `antialias_scale` times finer than the image, then shrunk with a Lanczos filter (Pillow's),
+  which leaves a faint halo (values 1-4 of 255) and small negative lobes (clipped to 0). Each dash
+  also has a "mask": the fine line dilated by a disc of radius margin (in fine px), shrunk the same
+  way. A circle is a disc of radius `marker_radius` drawn on a whole-image fine canvas and shrunk
+  the same way. The image is the pixel-wise maximum of dashes (times `intensity`) and circles,
+  rescaled so that its maximum (a circle's Lanczos overshoot) is 255, and rounded.
+- Occupancy. A mask image (the image's 1 px frame, then the masks of placed dashes) says what is
+  taken: a pixel is free while its mask value is <= 0.3.
+- A snake starts at a pixel drawn uniformly from those where its first dash, in a direction drawn
+  uniformly from whole degrees, would cover no taken pixel (the saturated part of the dash's mask,
+  offset by one pixel, as the reference's dilation kernel is); the dash runs from that pixel
+  ("tail") to its head, and the snake's pivot lies `margin` px behind the tail. A start whose head
+  or pivot falls outside the image is tried again (3 tries in all).
+- A snake grows from a pivot `paddle_length + 2 margin` px beyond the last pivot: the next head is
+  one of the pixels on a circle of radius `paddle_length + margin` around it, drawn with weight
+  cos²(min(continuity * turn, 90°)) * (1 - the mask dilated by a disc of radius margin), and the
+  dash runs from that head back towards the pivot. It must not collide (mask + its mask < 1.8
+  everywhere); 3 tries, else the snake fails. The snake's own last dash joins the mask only once the
+  next one is placed.
+- Main paths: the first starts >= 2 seed_distance px from every border, the second exactly
+  seed_distance px from the first (rounded to a pixel, no occupancy check); they then grow
+  alternately. If either fails, the image starts again. Only the second path's last dash joins the
+  mask afterwards (the first path's last dash stays free for distractors, as in the reference).
+- Distractors: `num_distractors` snakes are attempted, each up to 1 + `distractor_retries` times;
+  one that does not fit is left out (the reference places 11-16 of 16 at 128). A distractor's
+  circle sits on its pivot, `margin` px before its first dash (`distractor_circle="pivot"`); main
+  paths' circles sit on the ends of their end dashes. Circles never enter the mask.
+- Labels: a main path's pixels are those where its own dashes, rescaled and rounded as the image
+  is, are nonzero: the Lanczos halo included, circles and distractors excluded; the connected
+  path's pixels get 2, the other's 1 (the larger wins where they overlap).
 
-Determinism: decisions use only correctly rounded float operations (+, -, *, /, sqrt, rounding)
-in numpy and Python's `math` for trigonometry (scalars), so the bytes do not depend on the CPU's
-SIMD level.
+Improvements over the reference are options, never the default (the default exists so that numbers
+compare with the paper's Table 3): `distractor_circle="tip"` puts a distractor's circle on the end
+of its first dash, as main paths have theirs, removing a local cue (the circle's distance to its
+dash) that tells distractors from main paths; `distractor_retries` > 4 places more distractors.
+
+Determinism: decisions use numpy's correctly rounded operations and Python's `math` for every
+trigonometric value (tables cached per angle), and rendering uses Pillow's resampling, so the bytes
+do not depend on the CPU's SIMD level.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+try:  # the compiled growth loop (setup.py builds it when a C compiler is present); same bits
+    from lrbench.generators import _pathfinder as _pathfinder_c
+except ImportError:  # pragma: no cover - exercised by the tests with the module hidden
+    _pathfinder_c = None
 
 SIZES = (128, 256, 512)
-AA = 1.5  # half-width (px) of the tent filter used for anti-aliasing
-MAX_ATTEMPTS = 100  # full redraws of an image before giving up
-SEED_BATCH = 64  # uniform candidate starts drawn at once for a new snake ...
-SEED_CHUNK = 16  # ... and tested this many at a time
-SNAKE_TRIES = 64  # fresh starts of one distractor before the image counts as full
-SNAKE_BACKTRACKS = 2  # dead ends of one distractor that only take back its last dash
-BACKTRACKS = 200  # dead ends of the main paths per attempt before the image is redrawn
-BACKTRACK_GROWTH = 4  # every this many dead ends of a path, take back one more dash
+PADDING = 1  # px of frame that no dash may cover
+FREE = 76  # a pixel is free while its mask value (0..255) is <= 0.3 * 255
+COLLIDE = 459  # a dash fits while mask + its mask (0..255 each) < 1.8 * 255
+MIN_FREE = 0.01  # a distractor needs >= 1 % of the image free to start
+SEGMENT_TRIES = 3  # tries of a snake's start, and of each turn
+MAX_ATTEMPTS = 100_000  # fresh starts of the main paths before the config counts as impossible
+START_CANDIDATES = 64  # uniform candidate starts of a distractor before the exact set is computed
+SEED_BATCH = 64  # the first main path, where its clear starts are no rectangle: candidates at once ...
+SEED_BATCHES = 8  # ... this many times, before the exact set of starts is computed
+SCREEN = 8  # ... each screened by every SCREEN-th footprint pixel first
+ATTEMPT_BLOCK = 64  # attempts of the main paths drawn (and run) at once
+DISTRACTOR_CIRCLES = ("pivot", "tip")
 
 
 def _is_int(v) -> bool:
@@ -87,14 +107,17 @@ class PathfinderConfig:
     size: int = 128
     contour_length: int = 14  # dashes per main path
     paddle_length: int = 5  # px
-    paddle_thickness: float = 1.5  # px
-    margins: tuple[int, ...] = (2, 3)  # one is drawn per image
+    paddle_thickness: float = 1.5  # px; times antialias_scale must be a whole number
+    margins: tuple[int, ...] = (2, 3)  # px; one is drawn per image
     seed_distance: int = 22  # px between the starts of the two main paths
     marker_radius: float = 2.1  # px
-    continuity: float = 1.8  # turns are at most 90°/continuity
+    continuity: float = 1.8  # turns beyond 90°/continuity get weight 0
     distractor_length: int = 4  # dashes per distractor
-    num_distractors: int = 16
-    intensity: float = 0.9  # dash brightness; circles are 1.0
+    num_distractors: int = 16  # attempted; those that do not fit are left out
+    intensity: float = 0.9  # dash brightness before rescaling; circles are 1.0
+    antialias_scale: int = 2  # the fine canvas is this many times the image
+    distractor_retries: int = 4  # further attempts of a distractor that did not fit
+    distractor_circle: str = "pivot"  # "pivot" (reference): margin px before the first dash; "tip": on its end
 
     def __post_init__(self):
         def need(ok: bool, name: str, allowed: str):
@@ -106,13 +129,15 @@ class PathfinderConfig:
         need(_is_int(self.contour_length) and 2 <= self.contour_length <= 200, "contour_length", "an integer in [2, 200]")
         need(_is_int(self.paddle_length) and 1 <= self.paddle_length <= M // 4, "paddle_length",
              f"an integer in [1, {M // 4}] (size/4)")
-        need(_is_num(self.paddle_thickness) and 0 < self.paddle_thickness <= M / 16, "paddle_thickness",
-             f"a number in (0, {M / 16:g}] (size/16)")
+        need(_is_int(self.antialias_scale) and 1 <= self.antialias_scale <= 8, "antialias_scale", "an integer in [1, 8]")
+        need(_is_num(self.paddle_thickness) and 0 < self.paddle_thickness <= M / 16
+             and float(self.paddle_thickness * self.antialias_scale).is_integer(), "paddle_thickness",
+             f"a number in (0, {M / 16:g}] (size/16) that times antialias_scale ({self.antialias_scale}) is whole")
         margins = tuple(self.margins) if isinstance(self.margins, (tuple, list)) else self.margins
         need(isinstance(margins, tuple) and len(margins) > 0 and all(_is_int(m) and 1 <= m <= M // 16 for m in margins),
              "margins", f"a non-empty tuple of integers in [1, {M // 16}] (size/16)")
-        need(_is_num(self.seed_distance) and 1 <= self.seed_distance < M / 4, "seed_distance",
-             f"a number in [1, {M // 4}) (the first path starts 2*seed_distance from every border)")
+        need(_is_int(self.seed_distance) and 1 <= self.seed_distance < M // 4, "seed_distance",
+             f"an integer in [1, {M // 4}) (the first path starts 2*seed_distance from every border)")
         need(_is_num(self.marker_radius) and 0.5 <= self.marker_radius <= M / 8, "marker_radius",
              f"a number in [0.5, {M / 8:g}] (size/8)")
         need(_is_num(self.continuity) and 1 <= self.continuity <= 100, "continuity", "a number in [1, 100]")
@@ -121,24 +146,26 @@ class PathfinderConfig:
         need(_is_int(self.num_distractors) and 0 <= self.num_distractors <= 1000, "num_distractors",
              "an integer in [0, 1000]")
         need(_is_num(self.intensity) and 0 < self.intensity <= 1, "intensity", "a number in (0, 1]")
+        need(_is_int(self.distractor_retries) and 0 <= self.distractor_retries <= 100, "distractor_retries",
+             "an integer in [0, 100]")
+        need(self.distractor_circle in DISTRACTOR_CIRCLES, "distractor_circle", "one of " + ", ".join(DISTRACTOR_CIRCLES))
         # canonical types, so that equal configs have equal JSON (2 and 2.0, [4] and (4,))
         for name in ("paddle_thickness", "marker_radius", "continuity", "intensity"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("size", "contour_length", "paddle_length", "distractor_length", "num_distractors"):
+        for name in ("size", "contour_length", "paddle_length", "seed_distance", "distractor_length",
+                     "num_distractors", "antialias_scale", "distractor_retries"):
             object.__setattr__(self, name, int(getattr(self, name)))
-        sd = self.seed_distance
-        object.__setattr__(self, "seed_distance", int(sd) if float(sd).is_integer() else float(sd))
         object.__setattr__(self, "margins", tuple(int(m) for m in margins))
 
 
-PRESETS: dict[int, PathfinderConfig] = {
+PRESETS: dict[int, PathfinderConfig] = {  # the reference wrapper's settings for each size
     128: PathfinderConfig(),
     256: PathfinderConfig(size=256, contour_length=16, paddle_length=8, paddle_thickness=2.0, margins=(4,),
                           seed_distance=27, marker_radius=4.2, continuity=2.2, distractor_length=5,
-                          num_distractors=16, intensity=1.0),
+                          num_distractors=16, intensity=1.0, antialias_scale=2),
     512: PathfinderConfig(size=512, contour_length=12, paddle_length=22, paddle_thickness=6.0, margins=(7,),
                           seed_distance=40, marker_radius=9.0, continuity=2.5, distractor_length=4,
-                          num_distractors=18, intensity=1.0),
+                          num_distractors=18, intensity=1.0, antialias_scale=3),
 }
 
 
@@ -155,415 +182,649 @@ def make_config(**params) -> PathfinderConfig:
 
 
 # ----------------------------------------------------------------------------------------------
-# Geometry: a scene is a list of capsules (segment a-b, radius); circles are segments with a == b.
+# Shapes. Every dash of an image is one of a finite set (its direction is a whole degree or the
+# direction of an integer offset), so its rendering is computed once per process and cached.
+
+
+@dataclass(frozen=True)
+class Pen:
+    """What a dash's rendering depends on besides its direction."""
+
+    length: int
+    thickness: float
+    margin: int
+    aa: int
+
+    @property
+    def half(self) -> int:
+        """A dash's patch is (2 half + 1)^2 px with the dash's start at its centre."""
+        return self.length + math.ceil(self.thickness) + self.margin
+
+
+def _dilate_disc(a: np.ndarray, r: int) -> np.ndarray:
+    """Grey dilation of a (>= 0) by the disc dx² + dy² <= r², zero outside: the maximum over the
+    disc's rows of 1-D maxima (exact, and fast for large discs)."""
+    out = np.zeros_like(a)
+    H = a.shape[0]
+    for dy in range(r + 1):
+        w = math.isqrt(r * r - dy * dy)
+        row = ndimage.maximum_filter1d(a, 2 * w + 1, axis=1, mode="constant", cval=0)
+        np.maximum(out[:H - dy], row[dy:], out=out[:H - dy])  # out[y] sees row[y + dy] ...
+        np.maximum(out[dy:], row[:H - dy], out=out[dy:])  # ... and row[y - dy]
+    return out
+
+
+def _step(y: int, x: int, angle: float, dist: float) -> tuple[int, int]:
+    """The reference's coordinate translation: rounded up."""
+    return math.ceil(y + dist * math.sin(angle)), math.ceil(x + dist * math.cos(angle))
+
+
+def _reverse(angle: float) -> float:
+    return angle + math.pi if angle < 0 else angle - math.pi
+
+
+@dataclass(frozen=True)
+class Dash:
+    """A dash's rendering, centred on its start: line (float32, 0..255 before the intensity, with
+    the Lanczos lobes), mask (uint8 0..255), and the mask dilated by a disc of radius margin
+    (`grown`, one margin wider on each side)."""
+
+    line: np.ndarray
+    mask: np.ndarray
+    grown: np.ndarray
+
+
+@functools.lru_cache(maxsize=None)
+def dash_shape(pen: Pen, angle: float) -> Dash:
+    K, aa = pen.half, pen.aa
+    c = K * aa  # the start, on the fine canvas
+    hy, hx = _step(c, c, angle, pen.length * aa)
+    fine = Image.new("F", (2 * c + 1, 2 * c + 1), 0.0)
+    ImageDraw.Draw(fine).line([(c, c), (hx, hy)], fill=255.0, width=round(pen.thickness * aa))
+    size = (2 * K + 1, 2 * K + 1)
+    line = np.asarray(fine.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    # the fine line dilated by a disc of radius margin * aa (on the line's bounding box, grown by it)
+    r = pen.margin * aa
+    ys, xs = np.nonzero(np.asarray(fine))
+    box = (slice(max(ys.min() - r, 0), ys.max() + r + 1), slice(max(xs.min() - r, 0), xs.max() + r + 1))
+    fine_mask = np.zeros((2 * c + 1, 2 * c + 1), dtype=np.uint8)
+    fine_mask[box] = _dilate_disc((np.asarray(fine)[box] != 0).astype(np.uint8), r) * 255
+    mask = np.asarray(Image.fromarray(fine_mask).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)
+    grown = _dilate_disc(np.pad(mask, pen.margin), pen.margin)
+    for a in (line, mask, grown):
+        a.setflags(write=False)
+    return Dash(line, mask, grown)
+
+
+@functools.lru_cache(maxsize=None)
+def start_footprint(pen: Pen, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (dy, dx) of the pixels that must be free for a snake to start at a pixel with its
+    first dash pointing at `degree`: where the dash's mask is saturated, drawn from one pixel
+    down-right of the start and cropped to the (2 (length + margin) + 1)^2 window, as the
+    reference's dilation kernel is."""
+    S, K = pen.length + pen.margin, pen.half
+    mask = dash_shape(pen, degree * math.pi / 180).mask
+    window = np.zeros((2 * S + 1, 2 * S + 1), dtype=np.uint8)
+    _paste_max(window, mask, S + 1, S + 1, K)
+    dy, dx = np.nonzero(window == 255)
+    return dy - S, dx - S
+
+
+@functools.lru_cache(maxsize=None)
+def circle_shape(radius: float, aa: int, cut: tuple[int, int, int, int]) -> np.ndarray:
+    """A circle on its own window of the image (float32, with the Lanczos lobes): a disc of
+    radius `radius` drawn on a fine canvas `aa` times the image, centred on a pixel, and shrunk.
+    The window reaches W = ceil(radius) + 7 px each way; `cut` = px of it beyond the image
+    (top, bottom, left, right), since the filter renormalises at the image's edges."""
+    W = math.ceil(radius) + 7  # beyond the disc by more than twice the filter's reach (3 px)
+    top, bottom, left, right = cut
+    ys = np.arange((top - W) * aa, (W + 1 - bottom) * aa)[:, None]  # fine rows, relative to the centre
+    xs = np.arange((left - W) * aa, (W + 1 - right) * aa)[None, :]
+    fine = (xs * xs + ys * ys <= (radius * aa) ** 2).astype(np.float32)
+    out = Image.fromarray(fine).resize((2 * W + 1 - left - right, 2 * W + 1 - top - bottom), Image.Resampling.LANCZOS)
+    a = np.asarray(out, dtype=np.float32)
+    a.setflags(write=False)
+    return a
+
+
+def _paste_max(canvas: np.ndarray, patch: np.ndarray, y: int, x: int, half: int):
+    """canvas = max(canvas, patch) with the patch's centre (half, half) at (y, x), cropped to the
+    canvas."""
+    H, W = canvas.shape
+    y0, x0 = y - half, x - half
+    r0, r1 = max(y0, 0), min(y0 + patch.shape[0], H)
+    c0, c1 = max(x0, 0), min(x0 + patch.shape[1], W)
+    if r0 < r1 and c0 < c1:
+        region = canvas[r0:r1, c0:c1]
+        np.maximum(region, patch[r0 - y0:r1 - y0, c0 - x0:c1 - x0], out=region)
+
+
+# ----------------------------------------------------------------------------------------------
+# The process
 
 
 @dataclass
 class Scene:
-    """The geometry of one image, in pixel units: x = column, y = row (pixel centres at integers).
-
-    paths / distractors: [n, 4] arrays of dashes (ax, ay, bx, by), in drawing order from the
-    start; circles: [k, 2] centres with circle_snake[k] = the snake each marks (0, 1 = main
-    paths, 2 + j = distractor j). connected = 1 when path `marked` carries both circles.
-    """
+    """The geometry of one image. A dash is (y, x, angle): a line of paddle_length px from pixel
+    (y, x) towards angle (radians; y grows downwards). paths: the two main paths, dashes in growth
+    order; distractors: the snakes that were placed; circles: (y, x) centres with circle_snake =
+    0, 1 (main paths) or 2 + j (distractor j); connected = 1 when path `marked` carries both."""
 
     margin: int
     connected: int
-    marked: int  # path whose start carries a circle (and, when connected, its end too)
-    paths: list[np.ndarray] = field(default_factory=list)
-    distractors: list[np.ndarray] = field(default_factory=list)
-    circles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    circle_snake: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    marked: int
+    paths: list[list[tuple[int, int, float]]] = field(default_factory=list)
+    distractors: list[list[tuple[int, int, float]]] = field(default_factory=list)
+    circles: list[tuple[int, int]] = field(default_factory=list)
+    circle_snake: list[int] = field(default_factory=list)
+    attempts: int = 0  # fresh starts the main paths needed
 
 
-def _point_seg2(x, y, sx, sy, ex, ey):
-    """Squared distance from points (x, y) to segments s-e, broadcasting."""
-    dx, dy = ex - sx, ey - sy
-    t = np.minimum(np.maximum(((x - sx) * dx + (y - sy) * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0), 1.0)
-    rx, ry = sx + t * dx - x, sy + t * dy - y
-    return rx * rx + ry * ry
+SEEDS = 360  # first dashes point at whole degrees -180..179: shape ids 0..359
 
 
-def _unit_vectors(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n uniform random directions (normalised Gaussian pairs: no trigonometry needed)."""
-    g = rng.standard_normal((2, n))
-    r = np.sqrt(g[0] * g[0] + g[1] * g[1])
-    bad = r < 1e-12  # probability ~0; any fixed direction will do
-    r = np.where(bad, 1.0, r)
-    return np.where(bad, 1.0, g[0]) / r, np.where(bad, 0.0, g[1]) / r
+@dataclass(frozen=True, eq=False)  # hashed by identity: one per (pen, continuity), cached
+class _Tables:
+    """Everything the growth loop looks up, for one pen (and continuity).
 
-
-def clearance(margin: int) -> float:
-    """Smallest distance (px) between the shapes of two objects that are not neighbours on one
-    snake: the original dilates every shape by the margin and forbids overlaps of the dilated
-    shapes, less about a pixel that its anti-aliased masks let overlap."""
-    return max(2.0 * margin - 1.0, float(margin))
-
-
-class _Builder:
-    """Places dashes and circles without collisions, using an occupancy grid.
-
-    Every placed object o (a segment a-b of radius r_o; a circle is a segment with a == b) is
-    stamped into a count grid over the pixels whose centre lies within r_o + r_dash + clearance of
-    its segment: the original generator's dilation. A dash fits when none of the pixels nearest to
-    points along its segment (every 0.5 px) is stamped; a circle of radius R fits when the points of
-    a 0.5 px lattice within R - r_dash of its centre do. A snake's last dash (with its circle) stays
-    pending, unstamped, until the next dash is placed, since that one may come close to it; while
-    the two main paths grow side by side, the other path's pending dash is tested at the same
-    pixels directly. So shapes of non-neighbours stay more than clearance - 1.1 px apart
-    (nearest-pixel rounding and sampling), and about clearance apart on average. Count grids let a
-    dead end take dashes back.
+    A shape id names a dash's rendering: 0..359 a first dash pointing at degree id - 180, SEEDS + i
+    the dash drawn back from ring head i. The ring: the reference takes one point per ~1 px of arc
+    on a circle of radius length + margin around the next pivot (offsets ring_y, ring_x), and each
+    point's pixel is a candidate head; an offset (dy, dx) of a head from the (integer) pivot lies in
+    [-R, R]^2, and head_of[(dy + R) W + dx + R] says which head it is (-1: none lands there).
     """
 
-    def __init__(self, cfg: PathfinderConfig, margin: int):
-        M = cfg.size
-        self.cfg, self.m = cfg, float(margin)
-        self.L, self.rho, self.R = float(cfg.paddle_length), cfg.paddle_thickness / 2, cfg.marker_radius
-        self.gap = clearance(margin)
-        self.grid = np.zeros((M, M), dtype=np.int16)
-        self.along = np.linspace(0.0, 1.0, max(2, math.ceil(2 * self.L) + 1))  # sample spacing <= 0.5 px
-        r = max(self.R - self.rho, 0.0)  # circle samples: a 0.5 px lattice over the disc of radius r
-        k = math.floor(2 * r)
-        dy, dx = np.mgrid[-k:k + 1, -k:k + 1] / 2.0
-        keep = dx * dx + dy * dy <= r * r
-        self.disc = (dx[keep], dy[keep])
-        self.objects: dict[int, list[tuple]] = {}  # snake -> stamped [(index, ax, ay, bx, by, radius)]
-        self.pending: dict[int, list[tuple]] = {}  # snake -> its last dash (and circle), not stamped yet
-        self.max_turn = half = math.pi / (2 * cfg.continuity)
-        # with every turn maximal a path's pivots (L + 2m apart) lie on a circle of this radius
-        self.turn_radius = (self.L + 2 * self.m) / (2 * math.sin(half / 2))
-        K = max(3, math.ceil(2 * half * (self.L + self.m)))  # turns ~1 px apart at the dash's end
-        grid = [-half + j * (2 * half / K) for j in range(K)]  # shifted by [0, spacing) at each use
-        c = cfg.continuity
-        self.turn_grid = [np.array([f(a * t) for t in grid]) for a in (1.0, c) for f in (math.cos, math.sin)]
-        self.spacing = 2 * half / K
+    pen: Pen
+    R: int
+    ring_y: np.ndarray  # float64 [n_ring]
+    ring_x: np.ndarray
+    head_of: np.ndarray  # int32 [W * W]
+    heading: np.ndarray  # float64 [n_shapes]: direction a snake continues in after the shape
+    angle: np.ndarray  # float64 [n_shapes]: direction the dash is drawn in from its start
+    sin_h: np.ndarray  # sin, cos of heading
+    cos_h: np.ndarray
+    sin_r: np.ndarray  # sin, cos of a first dash's reversed direction [SEEDS]
+    cos_r: np.ndarray
+    weight: np.ndarray  # float64 [n_shapes, n_heads]: turn weight of each head after each shape
+    foot: np.ndarray  # int32 [SEEDS, 4]: min dy, max dy, min dx, max dx of each start footprint
+    masks: np.ndarray  # uint8 [n_shapes, P, P]
+    grown: np.ndarray  # uint8 [n_shapes, G, G]
+    mask_span: np.ndarray  # int32 [n_shapes, P, 2]: per patch row, the columns [first, last + 1) not 0
+    grown_span: np.ndarray  # int32 [n_shapes, G, 2]
+    foot_offsets: np.ndarray  # int32 [n, 2]: start footprints (start_footprint) one after the other ...
+    foot_at: np.ndarray  # int32 [SEEDS + 1]: ... seed shape s's at rows [foot_at[s], foot_at[s + 1])
+    inner: np.ndarray  # int32 [n, 3]: (dy, dx, head) of the ring's pixels, in ring order, each once,
+    #                    around any pivot whose ring lies inside the image (empty: not the same everywhere)
 
-    def lo_hi(self, radius: float) -> tuple[float, float]:
-        lo = radius + 1.0  # every shape keeps >= 1 px inside the image
-        return lo, self.cfg.size - 1 - lo
-
-    # -- occupancy
-
-    def _reach(self, radius: float) -> float:
-        return radius + self.rho + self.gap
-
-    def _stamp(self, obj: tuple, sign: int):
-        _, ax, ay, bx, by, r = obj
-        M, e = self.cfg.size, self._reach(r) + 1
-        c0, c1 = max(0, math.floor(min(ax, bx) - e)), min(M, math.ceil(max(ax, bx) + e) + 1)
-        r0, r1 = max(0, math.floor(min(ay, by) - e)), min(M, math.ceil(max(ay, by) + e) + 1)
-        X = np.arange(c0, c1, dtype=np.float64)[None, :]
-        Y = np.arange(r0, r1, dtype=np.float64)[:, None]
-        zone = _point_seg2(X, Y, ax, ay, bx, by) <= self._reach(r) ** 2  # (h, w)
-        if sign > 0:
-            self.grid[r0:r1, c0:c1] += zone
-        else:
-            self.grid[r0:r1, c0:c1] -= zone
-
-    def add_dash(self, dash, snake: int, index: int, circle_at=None):
-        """Place a dash (and a circle on it). It stays pending, unstamped, while it is the snake's
-        last dash: the snake's next dash may come close to it."""
-        self.commit(snake)
-        self.pending[snake] = [(index, *dash, self.rho)]
-        if circle_at is not None:
-            self.pending[snake].append((index, *circle_at, *circle_at, self.R))
-
-    def commit(self, snake: int):
-        for obj in self.pending.pop(snake, []):
-            self._stamp(obj, +1)
-            self.objects.setdefault(snake, []).append(obj)
-
-    def remove(self, snake: int, first_index: int = 0):
-        """Take back the dashes (and circles) of `snake` from `first_index` on; the dash before
-        them becomes pending again."""
-        self.pending.pop(snake, None)
-        kept = []
-        for obj in self.objects.get(snake, []):
-            if obj[0] >= first_index - 1:
-                self._stamp(obj, -1)
-            if obj[0] == first_index - 1:
-                self.pending.setdefault(snake, []).append(obj)
-            elif obj[0] < first_index - 1:
-                kept.append(obj)
-        self.objects[snake] = kept
-
-    def _clear(self, x, y, snake: int) -> np.ndarray:
-        """Per row of sample points (x, y: [K, P]): none lands on a pixel within reach of an
-        object of another snake or a non-neighbour of the same snake."""
-        M = self.cfg.size
-        ix = np.minimum(np.maximum(np.rint(x), 0), M - 1)  # nearest pixels
-        iy = np.minimum(np.maximum(np.rint(y), 0), M - 1)
-        hit = self.grid[iy.astype(np.intp), ix.astype(np.intp)] > 0
-        for other, objs in self.pending.items():  # the other main path's last dash while both grow
-            if other != snake:
-                for _, oax, oay, obx, oby, r in objs:
-                    hit |= _point_seg2(ix, iy, oax, oay, obx, oby) <= self._reach(r) ** 2
-        return ~hit.any(axis=1)
-
-    def fits(self, ax, ay, bx, by, snake: int) -> np.ndarray:
-        """Which candidate dashes (arrays [K]) lie inside the image, clear of non-neighbours."""
-        lo, hi = self.lo_hi(self.rho)
-        ok = ((np.minimum(ax, bx) >= lo) & (np.maximum(ax, bx) <= hi)
-              & (np.minimum(ay, by) >= lo) & (np.maximum(ay, by) <= hi))
-        t = self.along
-        return ok & self._clear(ax[:, None] + t * (bx - ax)[:, None], ay[:, None] + t * (by - ay)[:, None], snake)
-
-    def circle_fits(self, cx, cy, snake: int) -> np.ndarray:
-        """Which candidate circles (centres: arrays [K]) lie inside the image, clear of non-neighbours."""
-        lo, hi = self.lo_hi(self.R)
-        ok = (cx >= lo) & (cx <= hi) & (cy >= lo) & (cy <= hi)
-        dx, dy = self.disc
-        return ok & self._clear(cx[:, None] + dx, cy[:, None] + dy, snake)
-
-    def fits_with_circle(self, ax, ay, bx, by, cx, cy, snake: int) -> np.ndarray:
-        return self.fits(ax, ay, bx, by, snake) & self.circle_fits(cx, cy, snake)
-
-    # -- growth
-
-    def can_turn_away(self, bx, by, vx, vy) -> np.ndarray:
-        """Look-ahead for main paths: after a dash ending at b with direction v, could the path keep
-        turning maximally one way without leaving the image? (Else it is doomed at the border.)"""
-        R = self.turn_radius
-        lo, hi = self.lo_hi(self.rho)
-        if hi - lo < 2 * R:
-            return np.ones(bx.shape, dtype=bool)
-        qx, qy = bx + self.m * vx, by + self.m * vy  # next pivot
-        ok = np.zeros(bx.shape, dtype=bool)
-        for side in (1.0, -1.0):
-            cx, cy = qx - side * R * vy, qy + side * R * vx  # centre of the turning circle
-            ok |= (cx >= lo + R) & (cx <= hi - R) & (cy >= lo + R) & (cy <= hi - R)
-        return ok
-
-    def seed(self, rng, px, py, snake: int, circle: bool, ahead: bool = False):
-        """The first of the candidate starts (arrays) whose dash, in a random direction, fits."""
-        ux, uy = _unit_vectors(rng, len(px))
-        bx, by = px + self.L * ux, py + self.L * uy
-        for c in range(0, len(px), SEED_CHUNK):  # the same first hit as testing all at once, sooner
-            part = slice(c, c + SEED_CHUNK)
-            ok = self.fits(px[part], py[part], bx[part], by[part], snake)
-            if ahead:
-                ok &= self.can_turn_away(bx[part], by[part], ux[part], uy[part])
-            if circle and ok.any():
-                ok[ok] = self.circle_fits(px[part][ok], py[part][ok], snake)
-            hits = np.flatnonzero(ok)
-            if len(hits):
-                break
-        else:
-            return None
-        i = c + hits[0]
-        dash = (float(px[i]), float(py[i]), float(bx[i]), float(by[i]))
-        self.add_dash(dash, snake, 0, dash[:2] if circle else None)
-        return dash
-
-    def extend(self, rng, dash, k: int, snake: int, end_circle: bool = False, ahead: bool = False):
-        """Dash k after `dash`: every turn of a grid (~1 px apart at the dash's end, shifted by a
-        random fraction of its spacing) that fits, chosen with probability ∝ cos²(continuity · turn)."""
-        ax, ay, bx, by = dash
-        ux, uy = (bx - ax) / self.L, (by - ay) / self.L
-        px, py = bx + self.m * ux, by + self.m * uy  # pivot
-        shift = float(rng.random()) * self.spacing
-        c = self.cfg.continuity
-        cg, sg, ccg, scg = self.turn_grid
-        cs, ss = math.cos(shift), math.sin(shift)
-        cos_t, sin_t = cg * cs - sg * ss, sg * cs + cg * ss  # cos, sin of (grid + shift)
-        w = ccg * math.cos(c * shift) - scg * math.sin(c * shift)  # cos(c (grid + shift))
-        vx, vy = ux * cos_t - uy * sin_t, ux * sin_t + uy * cos_t  # turned directions (K,)
-        nax, nay = px + self.m * vx, py + self.m * vy
-        nbx, nby = nax + self.L * vx, nay + self.L * vy
-        if end_circle:
-            ok = self.fits_with_circle(nax, nay, nbx, nby, nbx, nby, snake)
-        else:
-            ok = self.fits(nax, nay, nbx, nby, snake)
-        if ahead:
-            ok &= self.can_turn_away(nbx, nby, vx, vy)
-        cum = np.cumsum(np.where(ok, w * w, 0.0))
-        if cum[-1] <= 0:
-            return None
-        j = min(int(np.searchsorted(cum, float(rng.random()) * cum[-1], side="right")), len(cum) - 1)
-        new = (float(nax[j]), float(nay[j]), float(nbx[j]), float(nby[j]))
-        self.add_dash(new, snake, k, new[2:] if end_circle else None)
-        return new
+    def for_c(self, M: int) -> tuple:
+        p = self.pen
+        return (M, p.length, p.margin, p.half, self.R, self.ring_y, self.ring_x, self.head_of, self.sin_h,
+                self.cos_h, self.sin_h[:SEEDS], self.cos_h[:SEEDS], self.sin_r, self.cos_r, self.weight,
+                self.foot, self.masks, self.grown, self.mask_span, self.grown_span, self.foot_offsets, self.foot_at,
+                self.inner)
 
 
-def _try_scene(rng: np.random.Generator, cfg: PathfinderConfig, scene: Scene, builder=None) -> bool:
-    n_main, n_dis = cfg.contour_length, cfg.distractor_length
-    b = (builder or _Builder)(cfg, scene.margin)  # benchmarks pass a slow full-frame builder
-    start_circle = [scene.marked == 0, scene.marked == 1]
-    end_circle = [False, False]
-    end_circle[scene.marked if scene.connected else 1 - scene.marked] = True
+def _spans(patches: np.ndarray) -> np.ndarray:
+    """int32 [n, rows, 2]: per patch row, [first, last + 1) of its nonzero columns ([0, 0) if none)."""
+    nz = patches > 0
+    any_ = nz.any(axis=2)
+    first = np.where(any_, nz.argmax(axis=2), 0)
+    last = np.where(any_, patches.shape[2] - nz[:, :, ::-1].argmax(axis=2), 0)
+    return np.stack([first, last], axis=2).astype(np.int32)
 
-    # the two main paths start seed_distance apart, the first 2*seed_distance from every border
-    M, sd = cfg.size, float(cfg.seed_distance)
-    p = rng.uniform(2 * sd, M - 1 - 2 * sd, size=(2, SEED_BATCH))
-    first = b.seed(rng, p[0], p[1], 0, start_circle[0], ahead=True)
-    if first is None:
-        return False
-    dx, dy = _unit_vectors(rng, SEED_BATCH)
-    second = b.seed(rng, first[0] + sd * dx, first[1] + sd * dy, 1, start_circle[1], ahead=True)
-    if second is None:
-        return False
-    paths = [[first], [second]]
-    # grow alternately, as the original does; at a dead end take back the last few dashes of that
-    # path (more after repeated dead ends) instead of redrawing everything
-    dead_ends, budget = [0, 0], BACKTRACKS
-    while min(len(paths[0]), len(paths[1])) < n_main:
-        s = 0 if len(paths[0]) <= len(paths[1]) else 1
-        k = len(paths[s])
-        new = b.extend(rng, paths[s][-1], k, s, end_circle[s] and k == n_main - 1, ahead=k < n_main - 1)
-        if new is not None:
-            paths[s].append(new)
-            continue
-        depth = min(k - 1, 1 + dead_ends[s] // BACKTRACK_GROWTH)
-        dead_ends[s] += 1
-        budget -= 1
-        if depth == 0 or budget < 0:
+
+def _turn_weight(heading: float, last: float, continuity: float) -> float:
+    """cos²(min(continuity · |turn|, 90°)): the reference's weight of a head by its turn."""
+    d = abs(heading - last)
+    e = 2 * math.pi - d
+    t = (e if e < d else d) * continuity
+    v = math.cos(0.5 * math.pi if 0.5 * math.pi < t else t)
+    v = v if v > 0.0 else 0.0
+    return v * v
+
+
+@functools.lru_cache(maxsize=None)
+def _tables(pen: Pen, continuity: float) -> _Tables:
+    step = pen.length + pen.margin
+    deg_per_px = 360.0 / (2 * step * math.pi)
+    points = (np.arange(0, 360, deg_per_px) * math.pi / 180).tolist()
+    ring_y = np.array([step * math.sin(a) for a in points])
+    ring_x = np.array([step * math.cos(a) for a in points])
+    # a head's offset is floor(v) of its point's offset v, or ceil(v) when pivot + v rounds up to it
+    R = step + 1
+    W = 2 * R + 1
+    cells = lambda v: {math.floor(v), math.ceil(v) if math.ceil(v) - v < 1e-9 else math.floor(v)}  # noqa: E731
+    offsets = sorted({(dy, dx) for vy, vx in zip(ring_y.tolist(), ring_x.tolist()) for dy in cells(vy) for dx in cells(vx)})
+    head_of = np.full(W * W, -1, dtype=np.int32)
+    for i, (dy, dx) in enumerate(offsets):
+        head_of[(dy + R) * W + dx + R] = i
+    seed_angles = [(d - 180) * math.pi / 180 for d in range(SEEDS)]
+    head_angles = [math.atan2(dy, dx) for dy, dx in offsets]
+    heading = seed_angles + head_angles
+    angle = seed_angles + [_reverse(a) for a in head_angles]
+    weight = np.array([[_turn_weight(h, last, continuity) for h in head_angles] for last in heading])
+    shapes = [dash_shape(pen, a) for a in angle]
+    feet = [start_footprint(pen, d - 180) for d in range(SEEDS)]
+    foot = np.array([[dy.min(), dy.max(), dx.min(), dx.max()] for dy, dx in feet], dtype=np.int32)
+    arrays = dict(
+        ring_y=ring_y, ring_x=ring_x, head_of=head_of, heading=np.array(heading), angle=np.array(angle),
+        sin_h=np.array([math.sin(a) for a in heading]), cos_h=np.array([math.cos(a) for a in heading]),
+        sin_r=np.array([math.sin(_reverse(a)) for a in seed_angles]),
+        cos_r=np.array([math.cos(_reverse(a)) for a in seed_angles]),
+        weight=weight, foot=foot, masks=np.stack([s.mask for s in shapes]), grown=np.stack([s.grown for s in shapes]))
+    # around an inner pivot p a point's pixel is p + floor(v), unless v lies just below a whole number
+    # (p + v may round up to it): then the ring's pixels depend on p and the C loop walks the ring
+    robust = all(math.ceil(v) - v > 1e-9 or v == math.ceil(v) for v in ring_y.tolist() + ring_x.tolist())
+    inner = []
+    for vy, vx in zip(ring_y.tolist(), ring_x.tolist()):
+        dy, dx = math.floor(vy), math.floor(vx)
+        head = int(head_of[(dy + R) * W + dx + R])
+        if robust and (dy, dx, head) not in inner:
+            inner.append((dy, dx, head))
+    arrays.update(mask_span=_spans(arrays["masks"]), grown_span=_spans(arrays["grown"]),
+                  inner=np.array(inner, dtype=np.int32).reshape(-1, 3),
+                  foot_offsets=np.concatenate([np.stack(f, axis=1) for f in feet]).astype(np.int32),
+                  foot_at=np.cumsum([0] + [len(f[0]) for f in feet]).astype(np.int32))
+    for a in arrays.values():
+        a.setflags(write=False)
+    return _Tables(pen=pen, R=R, **arrays)
+
+
+@functools.lru_cache(maxsize=None)
+def _frame(M: int, width: int) -> np.ndarray:
+    """uint8 [M, M]: 255 on a frame `width` px wide, 0 inside (read-only)."""
+    a = np.zeros((M, M), dtype=np.uint8)
+    a[:width], a[-width:], a[:, :width], a[:, -width:] = 255, 255, 255, 255
+    a.setflags(write=False)
+    return a
+
+
+class _Occupancy:
+    """The reference's mask (uint8 0..255 standing for 0..1) and the mask dilated by a disc of
+    radius margin (`grown`, kept up to date patch by patch: dilation commutes with the maximum)."""
+
+    def __init__(self, M: int, pen: Pen):
+        self.pen = pen
+        self.mask0 = _frame(M, PADDING)
+        self.grown0 = _frame(M, PADDING + pen.margin)  # the frame dilated by the disc
+        self.mask, self.grown = self.mask0.copy(), self.grown0.copy()
+
+    def reset(self):
+        self.mask[...], self.grown[...] = self.mask0, self.grown0
+
+    def add(self, y: int, x: int, mask: np.ndarray, grown: np.ndarray):
+        """Put a dash's mask (its start at (y, x)) into the mask, and its dilation into grown."""
+        _paste_max(self.mask, mask, y, x, self.pen.half)
+        _paste_max(self.grown, grown, y, x, self.pen.half + self.pen.margin)
+
+    def collides(self, y: int, x: int, mask: np.ndarray) -> bool:
+        """Would a dash's mask (start at (y, x)) and the mask add up to >= 1.8 anywhere?"""
+        K = self.pen.half
+        H, W = self.mask.shape
+        r0, r1, c0, c1 = max(y - K, 0), min(y + K + 1, H), max(x - K, 0), min(x + K + 1, W)
+        if r0 >= r1 or c0 >= c1:
             return False
-        b.remove(s, k - depth)
-        del paths[s][k - depth:]
-    b.commit(0), b.commit(1)
+        mine = mask[r0 - y + K:r1 - y + K, c0 - x + K:c1 - x + K]
+        return int((self.mask[r0:r1, c0:c1] + mine.astype(np.int16)).max()) >= COLLIDE
 
-    # distractors: a start (uniform where its first dash and circle fit), then turns as for the
-    # main paths; a dead end takes back one dash (twice at most), then the snake starts afresh
-    distractors = []
-    lo, hi = b.lo_hi(max(b.rho, b.R))
-    for j in range(cfg.num_distractors):
-        snake, dashes = 2 + j, []
-        for _ in range(SNAKE_TRIES):
-            p = rng.uniform(lo, hi, size=(2, SEED_BATCH))
-            first = b.seed(rng, p[0], p[1], snake, True)
-            if first is None:
-                continue
-            dashes, dead_ends = [first], 0
-            while 0 < len(dashes) < n_dis:
-                new = b.extend(rng, dashes[-1], len(dashes), snake)
-                if new is not None:
-                    dashes.append(new)
-                elif dead_ends < SNAKE_BACKTRACKS and len(dashes) > 1:
-                    dead_ends += 1
-                    b.remove(snake, len(dashes) - 1)
-                    dashes.pop()
-                else:
-                    b.remove(snake)
-                    dashes = []
-            if dashes:
-                b.commit(snake)
-                break
-        if not dashes:
-            return False  # no room for another distractor
-        distractors.append(dashes)
 
-    scene.paths = [np.array(d) for d in paths]
-    scene.distractors = [np.array(d).reshape(-1, 4) for d in distractors]
-    circles, owners = [], []
-    for s in (0, 1):
-        if start_circle[s]:
-            circles.append(scene.paths[s][0, :2]), owners.append(s)
-        if end_circle[s]:
-            circles.append(scene.paths[s][-1, 2:]), owners.append(s)
-    for j, d in enumerate(scene.distractors):
-        circles.append(d[0, :2]), owners.append(2 + j)
-    scene.circles = np.array(circles).reshape(-1, 2)
-    scene.circle_snake = np.array(owners, dtype=np.int64)
+def _grow_one_py(tab: _Tables, occ: _Occupancy, snake: np.ndarray, u: np.ndarray, out: np.ndarray) -> bool:
+    """One dash more for a snake (pivot y, x, last dash y, x, shape id), as _pathfinder.c's
+    grow_one: candidate heads in ring order, each once; tries u[0], u[1], u[2]."""
+    M, L, m, R = occ.mask.shape[0], tab.pen.length, tab.pen.margin, tab.R
+    last = int(snake[4])
+    py = math.ceil(int(snake[0]) + (L + 2 * m) * float(tab.sin_h[last]))
+    px = math.ceil(int(snake[1]) + (L + 2 * m) * float(tab.cos_h[last]))
+    fy, fx = py + tab.ring_y, px + tab.ring_x
+    inside = (fy >= 0) & (fy < M) & (fx >= 0) & (fx < M)
+    hy, hx = fy[inside].astype(np.int64), fx[inside].astype(np.int64)
+    cells = (hy - py + R) * (2 * R + 1) + (hx - px + R)
+    _, first = np.unique(cells, return_index=True)
+    order = np.sort(first)  # each pixel once, in ring order
+    hy, hx, heads = hy[order], hx[order], tab.head_of[cells[order]]
+    if len(heads) == 0:
+        return False
+    if (heads < 0).any():
+        raise RuntimeError("pathfinder: a head offset has no dash in the ring table")
+    cum = np.cumsum((1.0 - occ.grown[hy, hx] / 255.0) * tab.weight[last, heads])  # left to right, as in C
+    total = float(cum[-1])
+    if total < 1e-4:
+        return False
+    for t in range(SEGMENT_TRIES):
+        i = int(np.searchsorted(cum, u[t] * total, side="right"))  # the first head whose cmf exceeds u[t]
+        i = 0 if i == len(cum) else i  # (the reference's argmax quirk; probability ~1e-16)
+        shape = SEEDS + int(heads[i])
+        if occ.collides(int(hy[i]), int(hx[i]), tab.masks[shape]):
+            continue
+        occ.add(int(snake[2]), int(snake[3]), tab.masks[last], tab.grown[last])
+        snake[:] = py, px, hy[i], hx[i], shape
+        out[:] = hy[i], hx[i], shape
+        return True
+    return False
+
+
+def _grow_py(tab: _Tables, occ: _Occupancy, snakes: np.ndarray, u: np.ndarray, out: np.ndarray) -> bool:
+    """Rounds of one dash per snake, alternately (snakes [S, 5], out [rounds, S, 3]): try t of snake
+    s in round r draws u[(r S + s) 3 + t]. As _pathfinder.c's grow_all."""
+    S = len(snakes)
+    for r in range(len(out)):
+        for s in range(S):
+            k = (r * S + s) * SEGMENT_TRIES
+            if not _grow_one_py(tab, occ, snakes[s], u[k:k + SEGMENT_TRIES], out[r, s]):
+                return False
     return True
 
 
+def _seed_dash(tab: _Tables, M: int, ty: int, tx: int, shape: int, snake: np.ndarray) -> bool:
+    """A first dash from tail (ty, tx) pointing at seed `shape`; False when its head or its pivot
+    (margin px behind the tail) leaves the image."""
+    L, m = tab.pen.length, tab.pen.margin
+    hy, hx = math.ceil(ty + L * float(tab.sin_h[shape])), math.ceil(tx + L * float(tab.cos_h[shape]))
+    py, px = math.ceil(hy + (L + m) * float(tab.sin_r[shape])), math.ceil(hx + (L + m) * float(tab.cos_r[shape]))
+    if not (_inside((hy, hx), M) and _inside((py, px), M)):
+        return False
+    snake[:] = py, px, ty, tx, shape
+    return True
+
+
+def _main_attempt_py(tab: _Tables, occ: _Occupancy, u: np.ndarray, w: int, sd: int, snakes, out) -> bool:
+    """One attempt of the two main paths from a fresh mask, as _pathfinder.c's attempt():
+    u[3t:3t+3] = direction, row, column of the first path's start, try t (the clear starts are a
+    rectangle, see _Process.rectangle_ok); u[9+2t:11+2t] = direction of the second's first dash and
+    where its tail lies from the first's tail; u[15:] the growth."""
+    M = occ.mask.shape[0]
+    for t in range(SEGMENT_TRIES):
+        shape = int(u[3 * t] * SEEDS)
+        f = tab.foot[shape]
+        y0, y1, x0, x1 = w - int(f[0]), M - 1 - w - int(f[1]), w - int(f[2]), M - 1 - w - int(f[3])
+        if y0 > y1 or x0 > x1:
+            return False  # no clear start at all
+        ty, tx = y0 + int(u[3 * t + 1] * float(y1 - y0 + 1)), x0 + int(u[3 * t + 2] * float(x1 - x0 + 1))
+        if _seed_dash(tab, M, ty, tx, shape, snakes[0]):
+            break
+    else:
+        return False
+    for t in range(SEGMENT_TRIES):
+        shape, away = int(u[9 + 2 * t] * SEEDS), int(u[10 + 2 * t] * SEEDS)
+        ty = round(int(snakes[0, 2]) + sd * float(tab.sin_h[away]))
+        tx = round(int(snakes[0, 3]) + sd * float(tab.cos_h[away]))
+        if _seed_dash(tab, M, ty, tx, shape, snakes[1]):
+            break
+    else:
+        return False
+    out[0] = snakes[:, 2:]
+    if not _grow_py(tab, occ, snakes, u[15:], out[1:]):
+        return False
+    occ.add(int(snakes[1, 2]), int(snakes[1, 3]), tab.masks[snakes[1, 4]], tab.grown[snakes[1, 4]])
+    return True
+
+
+def _clear_at(taken: np.ndarray, ys: np.ndarray, xs: np.ndarray, foot) -> np.ndarray:
+    """Which candidate starts (arrays [K]) find every footprint pixel inside the image free."""
+    M = taken.shape[0]
+    Y, X = ys[:, None] + foot[0], xs[:, None] + foot[1]  # (K, F)
+    inside = (Y >= 0) & (Y < M) & (X >= 0) & (X < M)
+    values = taken[np.clip(Y, 0, M - 1), np.clip(X, 0, M - 1)]
+    return ~((values > FREE) & inside).any(axis=1)
+
+
+def _clear_everywhere(taken: np.ndarray, foot) -> np.ndarray:
+    """bool [M, M]: _clear_at for every pixel at once (a correlation, by FFT; exact: counts)."""
+    dy, dx = foot
+    R = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    kernel = np.zeros((2 * R + 1, 2 * R + 1))
+    kernel[dy + R, dx + R] = 1.0
+    from scipy import signal  # (rarely needed; importing it is slow)
+
+    hits = signal.correlate((taken > FREE).astype(np.float64), kernel, mode="same", method="fft")
+    return hits < 0.5
+
+
+def _distractor_py(tab: _Tables, occ: _Occupancy, u: np.ndarray, N: int, out: np.ndarray, pivot: np.ndarray) -> bool:
+    """One attempt of a distractor, as _pathfinder.c's distractor_attempt(). None starts while less
+    than MIN_FREE of the image is free. Try t of the start uses u[t (2 + 2N):]: the direction, a
+    uniform for the exact draw, then N candidate pixels; the first clear one wins (uniform over the
+    clear set), else the clear set is computed (row-major) and drawn from. Then the growth (u after
+    the 3 tries); on failure the masks are left as they were."""
+    M = occ.mask.shape[0]
+    if np.count_nonzero(occ.mask <= FREE) < MIN_FREE * (M * M):
+        return False
+    snake = np.zeros((1, 5), dtype=np.int64)
+    for t in range(SEGMENT_TRIES):
+        v = u[t * (2 + 2 * N):(t + 1) * (2 + 2 * N)]
+        shape = int(v[0] * SEEDS)
+        foot = start_footprint(tab.pen, shape - 180)
+        ys, xs = (v[2::2] * float(M)).astype(np.int64), (v[3::2] * float(M)).astype(np.int64)
+        hits = np.flatnonzero(_clear_at(occ.mask, ys, xs, foot))
+        if len(hits):
+            ty, tx = int(ys[hits[0]]), int(xs[hits[0]])
+        else:
+            all_y, all_x = np.nonzero(_clear_everywhere(occ.mask, foot))
+            if len(all_y) == 0:
+                return False  # no clear start at all
+            i = int(v[1] * float(len(all_y)))
+            ty, tx = int(all_y[i]), int(all_x[i])
+        if _seed_dash(tab, M, ty, tx, shape, snake[0]):
+            break
+    else:
+        return False
+    pivot[:] = snake[0, :2]
+    out[0] = snake[0, 2:]
+    saved = occ.mask.copy(), occ.grown.copy()
+    rounds = len(out) - 1
+    if not _grow_py(tab, occ, snake, u[SEGMENT_TRIES * (2 + 2 * N):], out[1:].reshape(rounds, 1, 3)):
+        occ.mask[...], occ.grown[...] = saved
+        return False
+    occ.add(int(snake[0, 2]), int(snake[0, 3]), tab.masks[snake[0, 4]], tab.grown[snake[0, 4]])
+    return True
+
+
+def _inside(p: tuple[int, int], M: int) -> bool:
+    return 0 <= p[0] < M and 0 <= p[1] < M
+
+
+class _Process:
+    """One image's draws, in the reference's order of decisions."""
+
+    def __init__(self, rng: np.random.Generator, cfg: PathfinderConfig, margin: int):
+        self.rng, self.cfg, self.M = rng, cfg, cfg.size
+        self.pen = Pen(cfg.paddle_length, cfg.paddle_thickness, margin, cfg.antialias_scale)
+        self.tab = _tables(self.pen, cfg.continuity)
+        self.occ = _Occupancy(cfg.size, self.pen)
+
+    # -- where a snake may start
+
+    def _uniform_start(self, taken: np.ndarray, foot) -> tuple[int, int] | None:
+        """A pixel drawn uniformly from the clear starts, or None when there is none: the first
+        clear one of uniform candidates (uniform over the clear set), else an exact draw. (A
+        sparse part of the footprint screens the candidates first: a necessary condition.)"""
+        sparse = (foot[0][::SCREEN], foot[1][::SCREEN])
+        for _ in range(SEED_BATCHES):
+            ys, xs = self.rng.integers(0, self.M, size=(2, SEED_BATCH))
+            maybe = np.flatnonzero(_clear_at(taken, ys, xs, sparse))
+            for c in range(0, len(maybe), 8):
+                part = maybe[c:c + 8]
+                hits = part[_clear_at(taken, ys[part], xs[part], foot)]
+                if len(hits):
+                    return int(ys[hits[0]]), int(xs[hits[0]])
+        ys, xs = np.nonzero(_clear_everywhere(taken, foot))
+        if len(ys) == 0:
+            return None
+        i = int(self.rng.integers(0, len(ys)))
+        return int(ys[i]), int(xs[i])
+
+    def start(self, taken: np.ndarray, snake: np.ndarray) -> bool:
+        """A snake's first dash, in a direction of whole degrees, from a pixel drawn uniformly from
+        those where it covers nothing `taken`; a start whose head or pivot leaves the image is tried
+        again (3 tries in all)."""
+        for _ in range(SEGMENT_TRIES):
+            shape = int(self.rng.integers(0, SEEDS))
+            tail = self._uniform_start(taken, start_footprint(self.pen, shape - 180))
+            if tail is None:
+                return False
+            if _seed_dash(self.tab, self.M, *tail, shape, snake):
+                return True
+        return False
+
+    # -- the main paths
+
+    def _rectangle_ok(self) -> bool:
+        """The first path's start must keep its footprint clear of a frame 2 seed_distance wide.
+        When that frame is wider than twice the footprint's reach (length + margin), a footprint
+        that would leave the image crosses the frame first, so the clear starts are exactly a
+        rectangle per direction and can be drawn directly (every preset)."""
+        return 2 * self.cfg.seed_distance > 2 * (self.pen.length + self.pen.margin)
+
+    def _attempt_general(self, snakes: np.ndarray, out: np.ndarray) -> bool:
+        """One attempt of the main paths where the clear starts are not a rectangle (Python only)."""
+        M, sd = self.M, self.cfg.seed_distance
+        self.occ.reset()
+        if not self.start(_frame(M, max(PADDING, 2 * sd)), snakes[0]):
+            return False
+        for _ in range(SEGMENT_TRIES):
+            shape, away = int(self.rng.integers(0, SEEDS)), int(self.rng.integers(0, SEEDS))
+            ty = round(int(snakes[0, 2]) + sd * float(self.tab.sin_h[away]))
+            tx = round(int(snakes[0, 3]) + sd * float(self.tab.cos_h[away]))
+            if _seed_dash(self.tab, M, ty, tx, shape, snakes[1]):
+                break
+        else:
+            return False
+        out[0] = snakes[:, 2:]
+        rounds = self.cfg.contour_length - 1
+        if not _grow_py(self.tab, self.occ, snakes, self.rng.random(rounds * 2 * SEGMENT_TRIES), out[1:]):
+            return False
+        self.occ.add(int(snakes[1, 2]), int(snakes[1, 3]), self.tab.masks[snakes[1, 4]], self.tab.grown[snakes[1, 4]])
+        return True
+
+    def main_paths(self) -> tuple[np.ndarray, int]:
+        """Attempts of the two main paths until one grows both to full length: (dashes [n, 2, 3]
+        as (start y, x, shape id), number of attempts). Attempts come in blocks of ATTEMPT_BLOCK,
+        each with its own uniforms; the first success in a block counts."""
+        cfg, occ, M = self.cfg, self.occ, self.M
+        rounds = cfg.contour_length - 1
+        snakes = np.zeros((2, 5), dtype=np.int64)
+        out = np.zeros((rounds + 1, 2, 3), dtype=np.int64)
+        w = max(PADDING, 2 * cfg.seed_distance)
+        for done in range(0, MAX_ATTEMPTS, ATTEMPT_BLOCK):
+            if not self._rectangle_ok():
+                if self._attempt_general(snakes, out):
+                    return out, done + 1
+                continue
+            u = self.rng.random((ATTEMPT_BLOCK, 15 + 6 * rounds))
+            if _pathfinder_c is not None:
+                found = _pathfinder_c.main_paths(self.tab.for_c(M), occ.mask, occ.grown, occ.mask0, occ.grown0, w,
+                                                 cfg.seed_distance, u, snakes, out)
+            else:
+                found = -1
+                for a in range(ATTEMPT_BLOCK):
+                    occ.reset()
+                    if _main_attempt_py(self.tab, occ, u[a], w, cfg.seed_distance, snakes, out):
+                        found = a
+                        break
+            if found >= 0:
+                return out, done + found + 1
+        raise RuntimeError(
+            f"pathfinder-seg: two main paths of {cfg.contour_length} dashes did not fit into a {M}x{M} image in "
+            f"{MAX_ATTEMPTS} attempts; use shorter paths, a smaller margin or a larger size")
+
+    # -- distractors
+
+    def distractor(self) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """A distractor's dashes [n, 3] (start y, x, shape id) and its start pivot, or None
+        (leaving no trace) when it does not fit."""
+        rounds = self.cfg.distractor_length - 1
+        u = self.rng.random(SEGMENT_TRIES * (2 + 2 * START_CANDIDATES) + SEGMENT_TRIES * rounds)
+        out = np.zeros((rounds + 1, 3), dtype=np.int64)
+        pivot = np.zeros(2, dtype=np.int64)
+        if _pathfinder_c is not None:
+            ok = _pathfinder_c.distractor(self.tab.for_c(self.M), self.occ.mask, self.occ.grown, START_CANDIDATES,
+                                          u, out, pivot)
+        else:
+            ok = _distractor_py(self.tab, self.occ, u, START_CANDIDATES, out, pivot)
+        return (out, (int(pivot[0]), int(pivot[1]))) if ok else None
+
+
 def sample_scene(rng: np.random.Generator, cfg: PathfinderConfig) -> Scene:
-    """Draw the geometry of one image (redrawing it, from the same stream, after a dead end)."""
+    """Draw the geometry of one image, as the reference does: class, margin, main paths (started
+    afresh until both grow to full length), distractors, then which path gets the first circle."""
     connected = int(rng.integers(0, 2))
     margin = int(cfg.margins[int(rng.integers(0, len(cfg.margins)))])
+    proc = _Process(rng, cfg, margin)
+    out, attempts = proc.main_paths()
+    as_dashes = lambda rows: [(int(y), int(x), float(proc.tab.angle[k])) for y, x, k in rows]  # noqa: E731
+    paths = [as_dashes(out[:, s]) for s in (0, 1)]
+    distractors, circles = [], []
+    for _ in range(cfg.num_distractors):
+        for _ in range(1 + cfg.distractor_retries):
+            placed = proc.distractor()
+            if placed is not None:
+                dashes, pivot = placed
+                distractors.append(as_dashes(dashes))
+                circles.append(distractors[-1][0][:2] if cfg.distractor_circle == "tip" else pivot)
+                break
     marked = int(rng.integers(0, 2))
-    for _ in range(MAX_ATTEMPTS):
-        scene = Scene(margin=margin, connected=connected, marked=marked)
-        if _try_scene(rng, cfg, scene):
-            return scene
-    raise RuntimeError(
-        f"pathfinder-seg: could not fit two main paths of {cfg.contour_length} dashes and {cfg.num_distractors} "
-        f"distractors into a {cfg.size}x{cfg.size} image in {MAX_ATTEMPTS} attempts; use fewer or shorter "
-        f"paths, smaller margins or a larger size")
+    other_end = marked if connected else 1 - marked
+    main_circles = [paths[marked][0][:2], paths[other_end][-1][:2]]
+    return Scene(margin=margin, connected=connected, marked=marked, paths=paths, distractors=distractors,
+                 circles=main_circles + circles, circle_snake=[marked, other_end] + [2 + j for j in range(len(circles))],
+                 attempts=attempts)
 
 
 # ----------------------------------------------------------------------------------------------
-# Rendering: each shape convolved with a tent filter of half-width AA, evaluated on its bounding box.
+# Rendering
 
 
-def _tent_cdf(x: np.ndarray) -> np.ndarray:
-    z = np.clip(x / AA, -1.0, 1.0)
-    return 0.5 + z - 0.5 * z * np.abs(z)
+def _draw_dashes(canvas: np.ndarray, dashes, pen: Pen, intensity: float):
+    for y, x, angle in dashes:
+        line = dash_shape(pen, angle).line.astype(np.float64) / 255.0
+        if intensity != 1.0:
+            line = line * intensity
+        # the reference places each dash through a float32 image
+        _paste_max(canvas, line.astype(np.float32).astype(np.float64), y, x, pen.half)
 
 
-def _box_profile(u: np.ndarray, half: float) -> np.ndarray:
-    """A box of half-width `half` convolved with the tent, at offset u from its centre."""
-    u = np.abs(u)
-    return _tent_cdf(half - u) + _tent_cdf(half + u) - 1.0
-
-
-def _window(cx: float, cy: float, ex: float, ey: float, M: int):
-    """Pixel rows/cols within (ex, ey) of (cx, cy), clipped to the image."""
-    c0, c1 = max(0, math.floor(cx - ex)), min(M - 1, math.ceil(cx + ex))
-    r0, r1 = max(0, math.floor(cy - ey)), min(M - 1, math.ceil(cy + ey))
-    return r0, r1 + 1, c0, c1 + 1
-
-
-def _dash_patch(dash, length: float, thickness: float, M: int):
-    """(rows slice, cols slice, values in [0, 1]) of one dash."""
-    ax, ay, bx, by = dash
-    cx, cy = (ax + bx) / 2, (ay + by) / 2
-    ux, uy = (bx - ax) / length, (by - ay) / length
-    hl, ht = length / 2 + AA, thickness / 2 + AA
-    r0, r1, c0, c1 = _window(cx, cy, abs(ux) * hl + abs(uy) * ht, abs(uy) * hl + abs(ux) * ht, M)
-    X = np.arange(c0, c1, dtype=np.float64)[None, :] - cx  # (1, w)
-    Y = np.arange(r0, r1, dtype=np.float64)[:, None] - cy  # (h, 1)
-    along, across = X * ux + Y * uy, Y * ux - X * uy  # (h, w)
-    v = _box_profile(along, length / 2) * _box_profile(across, thickness / 2)
-    return slice(r0, r1), slice(c0, c1), v
-
-
-def _circle_patch(cx: float, cy: float, radius: float, M: int):
-    e = radius + AA
-    r0, r1, c0, c1 = _window(cx, cy, e, e, M)
-    X = np.arange(c0, c1, dtype=np.float64)[None, :] - cx
-    Y = np.arange(r0, r1, dtype=np.float64)[:, None] - cy
-    d = np.sqrt(X * X + Y * Y)  # (h, w)
-    return slice(r0, r1), slice(c0, c1), _box_profile(d, radius)
+def _draw_circle(canvas: np.ndarray, y: int, x: int, cfg: PathfinderConfig):
+    M, W = cfg.size, math.ceil(cfg.marker_radius) + 7
+    cut = (max(0, W - y), max(0, y + W - (M - 1)), max(0, W - x), max(0, x + W - (M - 1)))
+    patch = circle_shape(cfg.marker_radius, cfg.antialias_scale, cut).astype(np.float64)
+    region = (slice(y - W + cut[0], y + W + 1 - cut[1]), slice(x - W + cut[2], x + W + 1 - cut[3]))
+    np.maximum(canvas[region], patch, out=canvas[region])
 
 
 def render_scene(scene: Scene, cfg: PathfinderConfig) -> dict[str, np.ndarray]:
     """inputs uint8 [M, M], targets uint8 [M, M], connected uint8 []."""
-    M, L, T = cfg.size, float(cfg.paddle_length), cfg.paddle_thickness
-    canvas = np.zeros((M, M))  # float brightness in [0, 1]
+    M = cfg.size
+    pen = Pen(cfg.paddle_length, cfg.paddle_thickness, scene.margin, cfg.antialias_scale)
+    paths = [np.zeros((M, M)), np.zeros((M, M))]  # each main path alone, float brightness
+    for canvas, dashes in zip(paths, scene.paths):
+        _draw_dashes(canvas, dashes, pen, cfg.intensity)
+    image = np.maximum(paths[0], paths[1])
+    for dashes in scene.distractors:
+        _draw_dashes(image, dashes, pen, cfg.intensity)
+    for y, x in scene.circles:
+        _draw_circle(image, y, x, cfg)
+    lo, hi = float(image.min()), float(image.max())
+    scale = lambda a: (a - lo) / (hi - lo) * 255.0  # noqa: E731 (as the reference rescales before saving)
     targets = np.zeros((M, M), dtype=np.uint8)
-    labels = [1, 1]
-    if scene.connected:
-        labels[scene.marked] = 2
-    for s, path in enumerate(scene.paths):
-        for dash in path:
-            rows, cols, v = _dash_patch(dash, L, T, M)
-            v = v * cfg.intensity
-            np.maximum(canvas[rows, cols], v, out=canvas[rows, cols])
-            touched = np.rint(v * 255.0) >= 1  # this path's own rendering is nonzero here
-            np.maximum(targets[rows, cols], np.where(touched, labels[s], 0).astype(np.uint8), out=targets[rows, cols])
-    for snake in scene.distractors:
-        for dash in snake:
-            rows, cols, v = _dash_patch(dash, L, T, M)
-            np.maximum(canvas[rows, cols], v * cfg.intensity, out=canvas[rows, cols])
-    for cx, cy in scene.circles:
-        rows, cols, v = _circle_patch(cx, cy, cfg.marker_radius, M)
-        np.maximum(canvas[rows, cols], v, out=canvas[rows, cols])
-    inputs = np.rint(canvas * 255.0).astype(np.uint8)
-    return {"inputs": inputs, "targets": targets, "connected": np.array(scene.connected, dtype=np.uint8)}
+    for s, canvas in enumerate(paths):
+        label = 1 + int(scene.connected and s == scene.marked)
+        rows, cols = np.nonzero(canvas.any(axis=1))[0], np.nonzero(canvas.any(axis=0))[0]
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the path's own pixels
+        lit = np.rint(scale(canvas[box])) > 0
+        np.maximum(targets[box], np.where(lit, label, 0).astype(np.uint8), out=targets[box])
+    return {"inputs": np.rint(scale(image)).astype(np.uint8), "targets": targets,
+            "connected": np.array(scene.connected, dtype=np.uint8)}
 
 
 def pathfinder_seg(rng: np.random.Generator, cfg: PathfinderConfig) -> dict[str, np.ndarray]:
     """One Pathfinder-Segmentation image and its per-pixel labels.
 
     M = 128 (defaults): inputs uint8 [128, 128], white dashed strokes on black; targets uint8
-    [128, 128] with ~94 % zeros; connected = 1  ->  the 14 dashes of the path with two circles are
-    labelled 2, the 14 dashes of the other main path 1, distractors, circles and background 0.
-    connected = 0  ->  both main paths are labelled 1 and no pixel is 2.
+    [128, 128] with ~94 % zeros; connected = 1  ->  the 14 dashes of the path with two circles
+    (with their faint halo) are labelled 2, the 14 dashes of the other main path 1; distractors,
+    circles and background 0. connected = 0  ->  both main paths are labelled 1, no pixel is 2.
     """
     return render_scene(sample_scene(rng, cfg), cfg)
-
-
 # ----------------------------------------------------------------------------------------------
 # Views for `lrbench show` (text) and `lrbench show -o file.png` (picture).
 

@@ -6,9 +6,11 @@ plain loops or a different numpy route than the generator uses.
 
 import hashlib
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import lrbench
 
@@ -35,26 +37,61 @@ def check_normalised(signal):
     assert np.isclose(np.abs(signal).max(), 1.0)
 
 
-@pytest.mark.parametrize("L", LENGTHS)
+def shift_delays(L, C):
+    """s_j = floor(j * floor(L - L/C) / (C - 1)) in exact rationals; s_0 = 0 when C = 1."""
+    if C == 1:
+        return [0]
+    end = math.floor(Fraction(L) - Fraction(L, C))
+    return [math.floor(Fraction(j * end, C - 1)) for j in range(C)]
+
+
+def check_shift(s, L, C):
+    x, y = s["inputs"][:, 0], s["targets"]
+    assert y.shape == (L, C)
+    delays = shift_delays(L, C)
+    for j in range(C):
+        for i in range(L):
+            assert y[i, j] == (x[i - delays[j]] if i >= delays[j] else 0.0), (i, j)
+    # a delay shows in the data: the column is zero up to it and the signal starts right there
+    nonzero = [int(np.flatnonzero(y[:, j])[0]) for j in range(C)]
+    assert nonzero == delays
+
+
+@pytest.mark.parametrize("L", LENGTHS + [20, 63, 1001])
 def test_shift(L):
     for s in samples("shift", L):
         check_common(s, L, 3)
-        x = s["inputs"][:, 0]
-        check_normalised(x)
-        y = s["targets"]
-        assert y.shape == (L, 8)
-        for j in range(8):
-            shift = (j * L) // 8
-            for i in range(L):
-                assert y[i, j] == (x[i - shift] if i >= shift else 0.0)
+        check_normalised(s["inputs"][:, 0])
+        check_shift(s, L, 8)
 
 
-def test_shift_num_shifts():
-    L, C = 40, 5
+def test_shift_delays_where_c_does_not_divide_l():
+    # floor(L - L/C) = 87 at L = 100: the delays run up to 87 in seven equal steps of 87/7, floored
+    assert shift_delays(100, 8) == [0, 12, 24, 37, 49, 62, 74, 87]
+    assert shift_delays(20, 8) == [0, 2, 4, 7, 9, 12, 14, 17]
+    assert shift_delays(4096, 8) == [512 * j for j in range(8)]  # = floor(jL/C) when C divides L
+
+
+@pytest.mark.parametrize("L, C", [(40, 5), (30, 4), (19, 8), (16, 16), (37, 2), (16, 1)])
+def test_shift_num_shifts(L, C):
     s = lrbench.get_task("shift", length=L, num_shifts=C).sample(0)
-    x, y = s["inputs"][:, 0], s["targets"]
-    assert y.shape == (L, C)
-    assert np.array_equal(y[:, 3], np.concatenate([np.zeros(24, np.float32), x[:16]]))
+    check_shift(s, L, C)
+
+
+def test_shift_delays_are_those_of_the_paper_code():
+    """The paper's code spaces the delays with torch.linspace(0, L - L/C, C, dtype=long). For the
+    paper's C = 8 that equals the exact formula at every L (checked here up to 5,000 and at Table 2's
+    lengths); torch's floating point can come out one lower for larger C (C = 15, L = 63: 28 for 29)."""
+    torch = pytest.importorskip("torch")
+    for L in list(range(16, 5001)) + [2**14, 2**16, 2**18, 2**20]:
+        want = torch.linspace(0, L - L / 8, 8, dtype=torch.long).tolist()
+        assert shift_delays(L, 8) == want, L
+        if L in (16, 20, 63, 100, 1001, 4095, 2**14 + 3, 2**20):
+            y = lrbench.get_task("shift", length=L).sample(0)["targets"]
+            assert [int(np.flatnonzero(y[:, j])[0]) for j in range(8)] == want, L
+    for C in range(2, 15):
+        for L in range(max(16, C), 400):
+            assert shift_delays(L, C) == torch.linspace(0, L - L / C, C, dtype=torch.long).tolist(), (L, C)
 
 
 @pytest.mark.parametrize("L", LENGTHS)
@@ -156,19 +193,26 @@ def test_context_shift(L):
         check_normalised(xp[2:])
         angle = math.atan2(float(xp[1]), float(xp[0])) % (2 * math.pi)
         shift = round(angle * L / (2 * math.pi)) % L
-        assert 0 <= shift <= L - 2
+        assert 0 <= shift <= L - 3
         assert abs(math.cos(2 * math.pi * shift / L) - xp[0]) < 1e-6
         want = [xp[i - shift] if i >= shift else 0.0 for i in range(L)]
         assert list(y) == want
 
 
-def test_context_shift_covers_its_range():
-    task = lrbench.get_task("context-shift", length=16)
-    shifts = set()
-    for i in range(400):
-        xp = task.sample(i)["inputs"][:, 0]
-        shifts.add(round((math.atan2(float(xp[1]), float(xp[0])) % (2 * math.pi)) * 16 / (2 * math.pi)) % 16)
-    assert shifts == set(range(15)), "s is uniform on {0, ..., L-2}"
+@pytest.mark.parametrize("L", [16, 17])
+def test_context_shift_covers_its_range(L):
+    """s is uniform on {0, ..., L-3}, as the paper's code draws it (its text says L-2)."""
+    task = lrbench.get_task("context-shift", length=L)
+    shifts = []
+    for i in range(60 * L):
+        s = task.sample(i)
+        xp = s["inputs"][:, 0]
+        shift = round((math.atan2(float(xp[1]), float(xp[0])) % (2 * math.pi)) * L / (2 * math.pi)) % L
+        assert int(np.flatnonzero(s["targets"][:, 0] == xp[0])[0]) == shift  # the code pair starts at s
+        shifts.append(shift)
+    counts = np.bincount(shifts, minlength=L)
+    assert counts[L - 2:].sum() == 0, "s never reaches L-2"
+    assert stats.chisquare(counts[: L - 2]).pvalue > 1e-3, counts
 
 
 def solve_n(L):
@@ -176,7 +220,7 @@ def solve_n(L):
 
 
 @pytest.mark.parametrize("name", ["solve", "solve-fixed"])
-@pytest.mark.parametrize("L", LENGTHS + [24, 35])
+@pytest.mark.parametrize("L", LENGTHS + [24, 35, 63, 80])
 def test_solve(name, L):
     N = solve_n(L)
     matrices = []
@@ -207,6 +251,21 @@ def test_solve_size_formula():
         assert lrbench.get_task("solve", length=L).features["targets"].shape == (solve_n(L), 1)
 
 
+@pytest.mark.parametrize("name", ["solve", "solve-fixed"])
+def test_solve_size_is_exact_where_l_plus_1_is_a_square(name):
+    """N = n exactly when L = n² + 2n (L + 1 = (n+1)²): the paper's floating-point root comes out
+    just below n at some of these L (63, 80, 143, 528, 4224 on numpy's LAPACK) and is truncated to
+    n - 1; lrbench keeps n: the n-th row of A and b_n are in the input, then n zeros."""
+    for n in (7, 8, 11, 22, 64):
+        L = n * n + 2 * n
+        assert solve_n(L) == n and solve_n(L - 1) == n - 1
+        task = lrbench.get_task(name, length=L)
+        assert task.features["targets"].shape == (n, 1)
+        x = task.sample(0)["inputs"][:, 0]
+        last = x[(n - 1) * (n + 1) : n * (n + 1)]  # a_n, b_n
+        assert np.all(last != 0) and len(x[n * (n + 1):]) == n and not x[n * (n + 1):].any()
+
+
 def test_haar_orthogonal_is_not_biased_to_positive_diagonal():
     # QR without the sign fix gives R with a positive diagonal and a visibly skewed Q[0, 0]
     task = lrbench.get_task("solve", length=8 * 8 + 16)
@@ -233,7 +292,7 @@ GOLDEN = {
     ("mips", 0): "11d1038956d8d833a1f3ed39368840f4",
     ("mips", 5): "c4490d8737a7f7b06e1c7acab6cb5231",
     ("context-shift", 0): "676ee17f975c71bca6c7a8ae408f969b",
-    ("context-shift", 5): "bc586bb45c0d2f8d533f21ad70518311",
+    ("context-shift", 5): "9dd373b0089c8d42370b19d08baa2e98",
     ("solve", 0): "9517b7f68e05dd15b6cc70f157cdaf16",
     ("solve", 5): "67275ec532b94d5f6539bd5d9459ba2c",
     ("solve-fixed", 0): "aedda5abcdc950e51189d82c595327f9",
@@ -241,11 +300,25 @@ GOLDEN = {
 }
 
 
+# Pins at lengths where a definition depends on more than L = 64 shows: Shift with C not dividing L.
+GOLDEN_OTHER_LENGTHS = {
+    ("shift", 100, 0): "0141a423ffeb578aab107ee72e585dac",
+}
+
+
+def digest_of(name, length, index):
+    s = lrbench.get_task(name, length=length).sample(index, split="test", seed=0)
+    return hashlib.sha256(s["inputs"].tobytes() + s["targets"].tobytes()).hexdigest()[:32]
+
+
 @pytest.mark.parametrize("name,index", sorted(GOLDEN))
 def test_golden(name, index):
-    s = lrbench.get_task(name, length=64).sample(index, split="test", seed=0)
-    digest = hashlib.sha256(s["inputs"].tobytes() + s["targets"].tobytes()).hexdigest()[:32]
-    assert digest == GOLDEN[(name, index)]
+    assert digest_of(name, 64, index) == GOLDEN[(name, index)]
+
+
+@pytest.mark.parametrize("name,length,index", sorted(GOLDEN_OTHER_LENGTHS))
+def test_golden_other_lengths(name, length, index):
+    assert digest_of(name, length, index) == GOLDEN_OTHER_LENGTHS[(name, length, index)]
 
 
 @pytest.mark.parametrize("name", [n for n in lrbench.list_tasks() if lrbench.get_task(n).kind == "regression"])

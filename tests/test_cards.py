@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lrbench
@@ -27,7 +28,8 @@ ATOMIC = ["shift", "cumsum", "cummax", "reverse", "sort", "select", "select-fixe
           "context-shift", "solve", "solve-fixed"]
 
 SECTIONS = ["Summary", "Definition", "Fields", "Splits and sizes", "Parameters", "How it is generated",
-            "Intended use", "Limitations", "Citation"]
+            "Differences from the paper's code", "Intended use", "Limitations", "Citation"]
+DIFFERENCES = "Differences from the paper's code"
 
 # Paper Table 1, average validation R²: DLR, DSS_EXP, attention (1 layer, L = 2^12), DLR (6 layers,
 # L = 2^12), DLR (6 layers, L = 2^9), attention (2 layers, L = 2^9).
@@ -240,6 +242,45 @@ def test_worked_example_is_real(parsed):
 def test_paper_table1_row(parsed):
     name, _, _, secs = parsed
     assert f"| R² | {TABLE1[name]} |" in secs["Intended use"], f"{name}: Table 1 row differs from the paper"
+
+
+def test_differences_from_the_paper_code(parsed):
+    """The section names the script that measured it, and its lrbench column is the library's: the
+    shapes at L = 512, and the task's own facts where the card states them (Shift's delays, Solve's N,
+    the fixed instances of seed 0)."""
+    name, _, _, secs = parsed
+    text = secs[DIFFERENCES]
+    assert "benchmarks/atomic_fidelity.py" in text and "KS p" in text
+    shapes = re.search(r"^\| inputs, targets \| \[([^\]]+)\], \[([^\]]+)\] float32 \|", text, flags=re.M)
+    assert shapes, f"{name}: no '| inputs, targets | [..], [..] float32 |' row"
+    features = lrbench.get_task(name, length=512).features
+    for part, field in zip(shapes.groups(), ("inputs", "targets")):
+        assert tuple(int(v) for v in part.split(",")) == features[field].shape, (name, field)
+    if name == "shift":
+        rows = table_rows(text, r"^\| (\d+) \| ([\d ]+) \| ([\d ]+) \|")
+        assert len(rows) >= 2, "shift: the table of delays at lengths C does not divide"
+        for L, ours, text_formula in rows:
+            L = int(L)
+            y = lrbench.get_task("shift", length=L).sample(0)["targets"]
+            assert ours.split() == [str(int(np.flatnonzero(y[:, j])[0])) for j in range(8)], L
+            assert text_formula.split() == [str(j * L // 8) for j in range(8)], L
+    if name in ("solve", "solve-fixed"):
+        rows = table_rows(text, r"^\| (\d+) \| (\d+) \| (\d+) \|")
+        assert any(a != b for _, a, b in rows), f"{name}: the table of N shows where the two differ"
+        for L, ours, _ in rows:
+            assert lrbench.get_task(name, length=int(L)).features["targets"].shape == (int(ours), 1), L
+    if name == "select-fixed":
+        found = re.findall(r"lrbench, seed 0, L = (\d+): ([\d, ]+), …", text)
+        assert found, "select-fixed: the card shows the first positions of seed 0"
+        for L, first in found:
+            stated = [int(v) for v in first.split(",")]
+            assert stated == lrbench.get_task(name, length=int(L)).fixed(0)[: len(stated)].tolist(), L
+    if name == "solve-fixed":
+        found = re.findall(r"lrbench, seed 0, L = (\d+): A\[0, :3\] = (-?[\d.]+), (-?[\d.]+), (-?[\d.]+)", text)
+        assert found, "solve-fixed: the card shows the start of seed 0's matrix"
+        for L, *row in found:
+            A = lrbench.get_task(name, length=int(L)).fixed(0)
+            assert row == [_fmt(v) for v in A[0, :3]], L
 
 
 def test_citation(parsed):

@@ -3,6 +3,7 @@ checked against a literal recursive rejection sampler of the same tree process."
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -107,6 +108,19 @@ def test_default_window_samples(default_samples):
         check_definition(s, ListOpsConfig())
 
 
+def test_default_window_is_the_paper_generators():
+    """The paper's generator (--min_length 7000 --max_length 8180, max_depth 15, max_args 9) keeps a
+    tree when min_length < tokens < max_length, strictly; the inclusive window is what remains."""
+    cfg = ListOpsConfig()
+    kept = [n for n in range(6990, 8200) if 7000 < n < 8180]
+    assert list(range(cfg.min_length, cfg.max_length + 1)) == kept
+    assert (cfg.max_depth, cfg.max_args) == (15, 9)
+    # the bounds are inclusive in the sampler: a one-length window gives exactly that length
+    for n in (41, 42):
+        one = ListOpsConfig(max_depth=8, min_length=n, max_length=n)
+        assert {len(listops_subtrees(np.random.default_rng(i), one)["inputs"]) for i in range(20)} == {n}
+
+
 def test_a_single_digit_is_a_sample_when_the_window_allows_it():
     cfg = ListOpsConfig(max_depth=3, min_length=1, max_length=1)
     s = listops_subtrees(np.random.default_rng(0), cfg)
@@ -147,7 +161,7 @@ def test_golden_samples(key):
     ({"max_depth": 0}, "max_depth must be an integer in [1, 64]"),
     ({"max_args": 1}, "max_args must be an integer in [2, 32]"),
     ({"max_length": 70000}, "max_length must be an integer in [1, 65536]"),
-    ({"min_length": 9000}, "min_length must be an integer in [1, 8192]"),
+    ({"min_length": 9000}, "min_length must be an integer in [1, 8179]"),
     ({"min_length": 7.5}, "min_length must be an integer"),
     ({"max_depth": 2, "min_length": 12, "max_length": 20}, "has at most 11 tokens; min_length must be <= 11"),
     ({"max_depth": 6, "min_length": 8000}, "window must have probability >= 1e-06"),
@@ -163,7 +177,7 @@ def test_registry_entry():
     assert task.dir_name() == "listops-subtrees" and task.spec.digest
     features = task.features
     assert list(features) == ["inputs", "targets", "node_height", "node_op"]
-    assert all(f.ragged and f.shape == (8192,) and f.compress for f in features.values())
+    assert all(f.ragged and f.shape == (8179,) and f.compress for f in features.values())
     assert [features[k].pad for k in features] == [0, -100, -1, -1]
 
 
@@ -184,7 +198,7 @@ def test_describe():
     root_value = int(sample["targets"][-1])
     assert f"value of the whole expression: {root_value}" in text
     pads = {"inputs": 0, "targets": -100, "node_height": -1, "node_op": -1}  # as stored on disk
-    padded = {k: np.pad(v, (0, 8192 - len(v)), constant_values=pads[k]) for k, v in sample.items()}
+    padded = {k: np.pad(v, (0, cfg.max_length - len(v)), constant_values=pads[k]) for k, v in sample.items()}
     assert listops.describe(padded, cfg) == text
 
 
@@ -363,10 +377,10 @@ def test_data_card_matches_the_library():
     front = text.split("---")[1]
     assert "lrbench_task: listops-subtrees" in front and "lrbench_task_id: 12" in front
     for section in ("Summary", "Definition", "Fields", "Splits and sizes", "Parameters", "How it is generated",
-                    "Statistics", "Intended use", "Limitations", "Citation"):
+                    "Statistics", "Differences from the paper's code", "Intended use", "Limitations", "Citation"):
         assert f"\n## {section}\n" in text, section
-    for name, default in [("max_depth", 15), ("max_args", 9), ("min_length", 7000), ("max_length", 8192)]:
-        assert f"| `{name}` | {default} |" in text
+    for field in dataclasses.fields(ListOpsConfig):
+        assert f"| `{field.name}` | {field.default} |" in text, field.name
     for split, n in lrbench.get_task("listops-subtrees").spec.default_splits.items():
         assert f"| {split} | {n:,} |" in text
     # the worked example is the library's output
