@@ -7,7 +7,10 @@ Errors are one line on stderr, no traceback. Exit codes: 2 bad usage or input, 1
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -140,8 +143,9 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
               "tasks, whose training data is the endless stream; train,val,test otherwise].")
 @click.option("--num-samples", "counts", multiple=True, metavar="SPLIT=N",
               help="Samples in a split (repeatable), e.g. --num-samples test=1000.")
-@click.option("--shard-size", type=int, default=None, help="Samples per shard [default: ~128 MB of raw data].")
-@click.option("--workers", type=int, default=os.cpu_count() or 1, help="Worker processes.")
+@click.option("--shard-size", type=int, default=None,
+              help="Samples per shard [default: ~128 MiB of raw data, at least one sample; at most 2 GiB].")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, help="Worker processes (1 to 1024).")
 @click.option("--shards", default=None, metavar="SPEC",
               help="Only these shards: K/N (every N-th from K, for job arrays) or ranges like 0-9,12.")
 @click.option("--force", is_flag=True, help="Delete what the dataset directory holds and start again.")
@@ -199,11 +203,18 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
             ds = open_dataset(path)
             view = ds[split or ds.splits[-1]]
             return ds.task, view[index]
-        except (ManifestError, KeyError, IndexError) as exc:
-            raise CliError(str(exc).strip("'\"")) from None
+        except KeyError as exc:  # an unknown split; its message is the only argument
+            raise CliError(str(exc.args[0])) from None
+        except (ManifestError, IndexError) as exc:
+            raise CliError(str(exc)) from None
+    from lrbench.generate import GenerateError, check_sample_size
+
     _, task = _task_from_options(target, size, length, settings, seed)
     try:
+        check_sample_size(task)
         return task, task.sample(index, split or "test", seed)
+    except GenerateError as exc:
+        raise CliError(str(exc), exc.code) from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -269,6 +280,8 @@ def score(directory, predictions, split, per_batch, json_out):
         raise CliError(f"{directory} is not a directory")
     if per_batch is not None and per_batch < 1:
         raise CliError(f"--per-batch must be a positive number of samples (got {per_batch})")
+    if json_out is not None:
+        _check_json_out(json_out, directory)
     try:
         result = score_dataset(directory, predictions, split=split, per_batch=per_batch)
     except ValueError as exc:  # predictions that do not fit, NaN/inf, bad class ids
@@ -276,6 +289,18 @@ def score(directory, predictions, split, per_batch, json_out):
     if json_out is not None:
         atomic_write_bytes(json_out, (json.dumps(result, indent=2) + "\n").encode())
     click.echo(format_result(result))
+
+
+def _check_json_out(path: Path, directory: Path) -> None:
+    """--json may not write into a dataset directory (it could replace the manifest or a shard)."""
+    from lrbench.manifest import MANIFEST
+
+    if path.is_dir():
+        raise CliError(f"--json {path} is a directory; name a file")
+    target, dataset = path.resolve(), directory.resolve()
+    inside = dataset if dataset in target.parents else target.parent if (target.parent / MANIFEST).exists() else None
+    if inside is not None:
+        raise CliError(f"--json {path} is inside the dataset directory {inside}; write the result elsewhere")
 
 
 @cli.command()
@@ -346,21 +371,52 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError as one line: "reason: file". HDF5's own errors arrive as a long message with the
+    reason and file inside (and a time stamp with a line break): take those out when present."""
+    text = str(exc.strerror or exc)
+    reason, name = re.search(r"error message = '([^']*)'", text), re.search(r"filename = '([^']*)'", text)
+    if reason:
+        text, filename = reason.group(1), name.group(1) if name else exc.filename
+    else:
+        filename = exc.filename
+    return _one_line(f"{text}{f': {filename}' if filename else ''}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the command stops the way Ctrl-C stops it: workers
+    killed, temporary files removed, locks released."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group and turn every failure into one line and an exit code."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         code = cli.main(args=argv, prog_name="lrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:  # usage errors, CliError
-        click.echo(f"lrbench: error: {exc.format_message()}", err=True)
+        click.echo(f"lrbench: error: {_one_line(exc.format_message())}", err=True)
         code = getattr(exc, "exit_code", EXIT_USAGE)
         code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("lrbench: interrupted; finished work (shards, checkpoints) is kept: rerun the same command to resume",
+    except (click.Abort, KeyboardInterrupt) as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        click.echo(f"lrbench: {how}; finished work (shards, checkpoints) is kept: rerun the same command to resume",
                    err=True)
-        code = 130
+        code = 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except OSError as exc:  # full disk, permissions, vanished files
-        click.echo(f"lrbench: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
+        click.echo(f"lrbench: error: {_os_error(exc)}", err=True)
         code = EXIT_RUNTIME
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)

@@ -44,6 +44,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lrbench import metrics as M
+from lrbench.manifest import ManifestError
 from lrbench.presets import HIGHER, Preset, PresetError, Setting, get_preset
 from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 from lrbench.storage import atomic_write_bytes
@@ -108,6 +110,8 @@ def resolve_model(name: str) -> ModelSpec:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any import failure is bad input
         raise EvaluateError(f"cannot import {module_name!r} for --model {name}: {type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:  # not a reason to end the evaluation as if it had succeeded
+        raise EvaluateError(f"importing {module_name!r} for --model {name} called sys.exit({exc.code!r})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise EvaluateError(f"--model {name}: module {module_name} has no callable {attr!r}")
@@ -160,7 +164,7 @@ def resolve_device(torch, device: str | None, local_rank: int = 0):
     if d.type == "cuda":
         if not torch.cuda.is_available():
             raise EvaluateError(f"--device {device}: CUDA is not available here (use --device cpu)")
-        index = local_rank if d.index is None or int(os.environ.get("WORLD_SIZE", "1")) > 1 else d.index
+        index = local_rank if d.index is None or _env_int("WORLD_SIZE", 1) > 1 else d.index
         if index >= torch.cuda.device_count():
             raise EvaluateError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s)")
         return torch.device("cuda", index)
@@ -181,10 +185,22 @@ class Dist:
         return self.rank == 0
 
 
+def _env_int(name: str, default: int) -> int:
+    """An integer from the environment (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise EvaluateError(f"{name} must be an integer (got {text!r})") from None
+
+
 def _init_dist(torch, device: str | None) -> Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    world, rank, local = _env_int("WORLD_SIZE", 1), _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise EvaluateError(f"WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={local}: need WORLD_SIZE >= 1, "
+                            "0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0")
     dev = resolve_device(torch, device, local)
     ctx = Dist(rank, world, dev)
     if world > 1:
@@ -408,10 +424,11 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
     spec = resolve_model(model)
     if data is not None and not data.is_dir():
         raise EvaluateError(f"--data {data} is not a directory")
-    if steps is not None and (not isinstance(steps, int) or steps < 1):
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise EvaluateError(f"--steps must be a positive integer (got {steps})")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EvaluateError(f"--seed must be a non-negative integer (got {seed})")
+    seed, steps = int(seed), None if steps is None else int(steps)
     if tasks:
         try:
             names = list(dict.fromkeys(canonical_name(t) for t in tasks))
@@ -439,10 +456,13 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
         if path is not None:
             from lrbench.dataset import open_dataset
 
-            have = open_dataset(path).splits
-            splits = {s: str(path) if s in have else None for s in ("train", "val", "test")}
+            ds = open_dataset(path)
+            splits = {s: str(path) if s in ds.splits else None for s in ("train", "val", "test")}
             if task.name not in HIGHER:
                 splits["train"] = None  # the atomic tasks always train on the endless stream
+            for split in (s for s, p in splits.items() if p):  # here, not in a loader worker hours later
+                ds[split].check_shards()
+            ds.close()
         jobs.append(Job(setting, spec, task, task_view(task), data_seed,
                         splits.get("train"), splits.get("val"), splits.get("test")))
     if not jobs:
@@ -452,6 +472,10 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
 
 # ---------------------------------------------------------------------------------------------
 # one job
+
+
+def _after(step, after_step: int) -> bool:
+    return isinstance(step, (int, float)) and step > after_step
 
 
 def _lr_factor(train, step: int) -> float:
@@ -472,9 +496,26 @@ def _save(torch, path: Path, obj: dict) -> None:
 
 def _load(torch, path: Path) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file
         raise EvaluateError(f"cannot load checkpoint {path}: {exc}", 1) from None
+    if not isinstance(ckpt, dict):
+        raise EvaluateError(f"{path}: not a checkpoint of this job (it holds a {type(ckpt).__name__}); "
+                            "delete it to restart the job", 1)
+    return ckpt
+
+
+@contextmanager
+def _restoring(path: Path):
+    """A checkpoint that loads but does not fit this job (missing keys, other shapes): one line."""
+    try:
+        yield
+    except KeyError as exc:
+        raise EvaluateError(f"{path}: not a checkpoint of this job (it lacks {exc.args[0]!r}); "
+                            "delete it to restart the job", 1) from None
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise EvaluateError(f"{path}: not a checkpoint of this job ({' '.join(str(exc).split())}); "
+                            "delete it to restart the job", 1) from None
 
 
 def _write_json(path: Path, obj) -> None:
@@ -485,13 +526,17 @@ def _build_model(torch, job: Job, seed: int):
     view = job.view
     torch.manual_seed(seed)
     if job.model.factory is not None:
+        call = f"{job.model.name}({view.d_input}, {view.d_output}, task)"
         try:
             net = job.model.factory(view.d_input, view.d_output, job.task)
         except Exception as exc:
-            raise EvaluateError(f"{job.model.name}({view.d_input}, {view.d_output}, task) failed: "
-                                f"{type(exc).__name__}: {exc}", 1) from None
+            raise EvaluateError(f"{call} failed: {type(exc).__name__}: {exc}", 1) from None
+        except SystemExit as exc:
+            raise EvaluateError(f"{call} called sys.exit({exc.code!r})", 1) from None
         if not isinstance(net, torch.nn.Module):
             raise EvaluateError(f"{job.model.name} returned {type(net).__name__}, not a torch.nn.Module", 1)
+        if not any(p.requires_grad for p in net.parameters()):
+            raise EvaluateError(f"{call} has no trainable parameters: there is nothing to train", 1)
         return net
     from lrbench.baselines import build
 
@@ -548,12 +593,26 @@ class _Runner:
     def forward(self, net, x):
         if self.custom:
             y = net(x)
+            self.check_tensor(y)
             if self.view.t_out is not None:
                 y = y[:, y.shape[1] - self.view.t_out:]
             return y
         return net(x, t_out=self.view.t_out)
 
+    def check_tensor(self, y) -> None:
+        where = f"{self.job.model.name} on {self.job.task.name}"
+        if not isinstance(y, self.torch.Tensor):
+            raise EvaluateError(f"{where}: the model returned a {type(y).__name__}, not a tensor "
+                                "[B, T, d_output]", 1)
+        if not y.is_floating_point():
+            raise EvaluateError(f"{where}: the model returned a {y.dtype} tensor; it must return floating-point "
+                                "values (regression values or logits)", 1)
+
     def check_output(self, y, target):
+        self.check_tensor(y)
+        if self.torch.is_grad_enabled() and not y.requires_grad:
+            raise EvaluateError(f"{self.job.model.name} on {self.job.task.name}: the output does not depend on the "
+                                "model's parameters (no gradient to train with)", 1)
         want = tuple(target.shape) + (() if self.view.mode == "signal" else (self.view.d_output,))
         if tuple(y.shape) != want:
             raise EvaluateError(f"{self.job.model.name} on {self.job.task.name}: output shape {tuple(y.shape)}, "
@@ -618,8 +677,11 @@ class _Runner:
             return
         keep = []
         for line in self.log_path.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if not (rec.get("job") == self.job.key and rec.get("step", 0) > after_step):
+            try:
+                rec = json.loads(line)
+            except ValueError:  # not a record of this job: not ours to drop
+                rec = None
+            if not (isinstance(rec, dict) and rec.get("job") == self.job.key and _after(rec.get("step"), after_step)):
                 keep.append(line)
         atomic_write_bytes(self.log_path, ("\n".join(keep) + "\n" if keep else "").encode())
 
@@ -647,14 +709,16 @@ class _Runner:
             ckpt = _load(torch, last)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
                 raise EvaluateError(f"{last}: unknown checkpoint format {ckpt.get('format')!r}", 1)
-            net.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            if ctx.device.type == "cuda" and "cuda" in ckpt["rng"]:
-                torch.cuda.set_rng_state(ckpt["rng"]["cuda"], ctx.device)
-            state.update({k: ckpt[k] for k in state})
+            with _restoring(last):
+                net.load_state_dict(ckpt["model"])
+                opt.load_state_dict(ckpt["optimizer"])
+                torch.set_rng_state(ckpt["rng"]["torch"])
+                if ctx.device.type == "cuda" and "cuda" in ckpt["rng"]:
+                    torch.cuda.set_rng_state(ckpt["rng"]["cuda"], ctx.device)
+                state.update({k: ckpt[k] for k in state})
             if best_path.exists():
-                best_weights = _load(torch, best_path)["model"]
+                with _restoring(best_path):
+                    best_weights = _load(torch, best_path)["model"]
             resumed = state["step"]
             self.trim_log(resumed)
         self.emit({"event": "start", "job": job.key, "task": job.task.name, "model": job.model.name,
@@ -765,10 +829,7 @@ def _check_run(out: Path, info: dict, resume: bool, main: bool) -> bool:
     """Validate or create RUNDIR/run.json; True when the directory holds this run already."""
     path = out / "run.json"
     if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise EvaluateError(f"{path} is unreadable ({exc}); use another --out") from None
+        old = _read_json(path)
         diff = [k for k in info if old.get(k) != info[k]]
         if diff:
             k = diff[0]
@@ -786,7 +847,7 @@ def _check_run(out: Path, info: dict, resume: bool, main: bool) -> bool:
 def _check_job(jobdir: Path, description: dict, main: bool) -> None:
     path = jobdir / "job.json"
     if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = _read_json(path)
         if old != description:
             diff = sorted(k for k in description if old.get(k) != description[k])
             raise EvaluateError(f"{jobdir} was started with other settings ({', '.join(diff)} differ); "
@@ -794,6 +855,17 @@ def _check_job(jobdir: Path, description: dict, main: bool) -> None:
     elif main:
         jobdir.mkdir(parents=True, exist_ok=True)
         _write_json(path, description)
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON object this harness wrote into the run directory; EvaluateError (2) when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvaluateError(f"{path} is unreadable ({exc}); use another --out (or delete it)") from None
+    if not isinstance(data, dict):
+        raise EvaluateError(f"{path} is unreadable (not a JSON object); use another --out (or delete it)")
+    return data
 
 
 def _fmt(v) -> str:
@@ -843,7 +915,11 @@ def evaluate(model: str, tasks: list[str] | None = None, preset: str | Preset | 
             chosen = preset if isinstance(preset, Preset) else get_preset(name)
         except PresetError as exc:
             raise EvaluateError(str(exc)) from None
-        jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
+        try:
+            jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
+        except ManifestError as exc:  # a --data dataset that cannot be trusted
+            raise EvaluateError(str(exc)) from None
+        seed, steps = int(seed), None if steps is None else int(steps)  # numpy integers included (checked)
         if workers is None:
             workers = 0 if ctx.device.type != "cuda" else max(0, min(8, (os.cpu_count() or 1) // ctx.world - 1))
         if workers < 0:
@@ -860,7 +936,7 @@ def evaluate(model: str, tasks: list[str] | None = None, preset: str | Preset | 
             _check_job(jobdir, job.description(chosen.name, seed), ctx.main)
             done = jobdir / "row.json"
             if done.exists():
-                row = json.loads(done.read_text(encoding="utf-8"))
+                row = _read_json(done)
                 emit({"event": "skip", "job": job.key, "index": i, "total": len(jobs), "row": row})
             else:
                 runner = _Runner(torch, job, ctx, jobdir, out / "log.jsonl", chosen.name, seed, workers,

@@ -7,14 +7,21 @@ only on its index range: worker count, shard order and interruptions cannot chan
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import hashlib
 import json
+import math
 import multiprocessing
 import os
+import signal
 import socket
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import stat
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +31,17 @@ import numpy as np
 
 from lrbench import cards
 from lrbench import manifest as manifest_mod
+from lrbench.manifest import MAX_SEED, MAX_SHARDS
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
-from lrbench.storage import SHARD_FORMAT, ShardInfo, read_attrs, sha256_file, shard_name, write_shard
+from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sha256_file,
+                             shard_name, write_shard)
 
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SHARD_TARGET_BYTES = 128 << 20  # raw bytes per shard before compression
+MAX_SHARD_BYTES = 2 << 30  # raw bytes a shard may take: its worker holds it in memory
+MAX_WORKERS = 1024
 
 
 class GenerateError(Exception):
@@ -54,9 +65,72 @@ class ShardJob:
         return shard_name(self.split, self.shard, self.count)
 
 
+def sample_nbytes(task: Task) -> int:
+    """Raw bytes of one sample in memory and before compression (ragged fields at their maximum)."""
+    return sum(math.prod(f.shape) * np.dtype(f.dtype).itemsize for f in task.features.values())
+
+
 def default_shard_size(task: Task) -> int:
-    raw = sum(int(np.prod(f.shape, dtype=np.int64)) * np.dtype(f.dtype).itemsize for f in task.features.values())
-    return int(min(10_000, max(16, SHARD_TARGET_BYTES // max(1, raw))))
+    """Samples per shard: ~SHARD_TARGET_BYTES of raw data, down to one sample, at most 10,000."""
+    return int(min(10_000, max(1, SHARD_TARGET_BYTES // max(1, sample_nbytes(task)))))
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_sample_size(task: Task) -> int:
+    """One sample's raw bytes; GenerateError (exit 2) when it alone exceeds what a shard may hold."""
+    raw = sample_nbytes(task)
+    if raw > MAX_SHARD_BYTES:
+        raise GenerateError(f"one {task.name} sample takes {_size(raw)}; at most {_size(MAX_SHARD_BYTES)} fit a shard, "
+                            "which one worker builds in memory", 2)
+    return raw
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise GenerateError(f"{what} must be an integer (got {value!r})", 2)
+    return int(value)
+
+
+def check_request(task: Task, seed, sizes: dict, shard_size, workers) -> tuple[int, dict[str, int], int, int]:
+    """(seed, sizes, shard size, workers) as plain ints, or GenerateError (exit 2) naming the numbers:
+    an impossible request is refused at once, before a directory, lock or worker exists.
+
+    Bounds: a seed fits the 64-bit integer every shard stores; 1..MAX_WORKERS worker processes; a
+    shard holds at most MAX_SHARD_BYTES of raw data (its worker builds it in memory), so one sample
+    must fit too; a split has at most MAX_SHARDS shards (five-digit shard names), so planning stays
+    bounded whatever the number of samples.
+    """
+    seed, workers = _int(seed, "--seed"), _int(workers, "--workers")
+    if seed < 0:
+        raise GenerateError(f"--seed must be a non-negative integer (got {seed})", 2)
+    if seed > MAX_SEED:
+        raise GenerateError(f"--seed must be at most 2**63 - 1, the largest a shard stores (got {seed})", 2)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise GenerateError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})", 2)
+    raw = check_sample_size(task)
+    shard_size = default_shard_size(task) if shard_size is None else _int(shard_size, "--shard-size")
+    if shard_size < 1:
+        raise GenerateError(f"--shard-size must be a positive number of samples (got {shard_size})", 2)
+    if shard_size * raw > MAX_SHARD_BYTES:
+        raise GenerateError(f"a shard of {shard_size} samples takes {_size(shard_size * raw)}; at most "
+                            f"{_size(MAX_SHARD_BYTES)}: use --shard-size {MAX_SHARD_BYTES // raw} or less", 2)
+    plain = {}
+    for split, n in sizes.items():
+        n = plain[split] = _int(n, f"number of samples for {split}")
+        if n < 1:
+            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
+        count = -(-n // shard_size)
+        if count > MAX_SHARDS:
+            raise GenerateError(f"split {split}: {n} samples in shards of {shard_size} make {count} shards; at most "
+                                f"{MAX_SHARDS} shards per split (five-digit names), and a shard of this task holds "
+                                f"at most {MAX_SHARD_BYTES // raw} samples", 2)
+    return seed, plain, shard_size, workers
 
 
 def plan_shards(sizes: dict[str, int], shard_size: int) -> list[ShardJob]:
@@ -152,9 +226,36 @@ def write_job(task: Task, seed: int, directory: Path, job: ShardJob, tick=None) 
 _counter = None
 
 
-def _init_worker(counter) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _init_worker(counter, parent: int) -> None:
     global _counter
     _counter = counter
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker as soon as the process that started it is gone, however that one ended
+    (SIGKILL included): otherwise a worker finishes its shard, minutes perhaps, and the pool's
+    resource tracker waits for it. Linux sends us SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere a thread watches the parent's pid. A parent already gone is caught by the last check."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="lrbench-parent-watch").start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 def _tick() -> None:
@@ -192,13 +293,13 @@ class DirLock:
 
     def __init__(self, directory: Path, shared: bool):
         self.path = directory / LOCK
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = open_lock_file(self.path)
         try:
             fcntl.flock(self.fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as exc:
+            holder = " ".join(os.pread(self.fd, 200, 0).decode(errors="replace").split()) or "another process"
             os.close(self.fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                holder = self.path.read_text().strip() or "another process"
                 raise GenerateError(f"{directory} is being written by {holder}; wait for it or use another --out") from None
             raise
         if not shared:
@@ -209,18 +310,40 @@ class DirLock:
         os.close(self.fd)  # releases the flock
 
 
+def open_lock_file(path: Path) -> int:
+    """Open (or create) a lock file, never through a symbolic link: the writer truncates and writes
+    its lock, so a planted link would let it overwrite any file its user may write. A link there is
+    refused with exit code 2, like a directory holding another dataset: rerunning cannot help, the
+    user must remove it or pick another --out."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise GenerateError(f"{path} is a symbolic link; lrbench never opens its lock files through one: "
+                            "remove it, or use another --out", 2) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = describe_file(st.st_mode) if not stat.S_ISREG(st.st_mode) else "a hard link to another file"
+        raise GenerateError(f"{path} is {what}, not a lock file lrbench made: remove it, or use another --out", 2)
+    return fd
+
+
 def _shard_locks(directory: Path, jobs: list[ShardJob]) -> list[int]:
     fds = []
-    for job in jobs:
-        fd = os.open(directory / f".{job.file}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+    try:
+        for job in jobs:
+            fd = open_lock_file(directory / f".{job.file}.lock")
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
+    except BaseException:
+        for fd in fds:
             os.close(fd)
-            for other in fds:
-                os.close(other)
-            raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
-        fds.append(fd)
+        raise
     return fds
 
 
@@ -231,7 +354,7 @@ class Result:
     directory: Path
     written: list[str]
     skipped: list[str]
-    missing: list[str]  # shards of the dataset that still don't exist (subset runs)
+    missing: list[str]  # shards of the dataset still absent or not matching their record (subset runs)
     manifest: dict | None  # written when the dataset is complete
 
 
@@ -258,7 +381,8 @@ def _merge_sizes(directory: Path, old: dict | None, sizes: dict[str, int]) -> di
 
 def _clear(directory: Path) -> None:
     for path in directory.iterdir():
-        if path.suffix == ".h5" or path.name in (manifest_mod.MANIFEST, "README.md") or ".tmp-" in path.name:
+        if path.suffix == ".h5" or path.name in (manifest_mod.MANIFEST, "README.md") or ".tmp-" in path.name \
+                or path.name.endswith(".h5.sha256"):
             path.unlink()
 
 
@@ -273,14 +397,7 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
     directory = Path(out)
     if directory.exists() and not directory.is_dir():
         raise GenerateError(f"--out {directory} exists and is not a directory", 2)
-    for split, n in sizes.items():
-        if n < 1:
-            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
-    shard_size = shard_size or default_shard_size(task)
-    if shard_size < 1:
-        raise GenerateError(f"shard size must be positive (got {shard_size})", 2)
-    if workers < 1:
-        raise GenerateError(f"workers must be positive (got {workers})", 2)
+    seed, sizes, shard_size, workers = check_request(task, seed, sizes, shard_size, workers)
     directory.mkdir(parents=True, exist_ok=True)
 
     lock = DirLock(directory, shared=shards is not None)
@@ -306,34 +423,36 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
         chosen = jobs if shards is None else select_shards(jobs, shards)
         if shards is not None:
             shard_fds = _shard_locks(directory, chosen)
-        for job in chosen:  # leftovers of killed runs
-            for tmp in directory.glob(f".{job.file}.tmp-*"):
+        # temporaries of killed runs: all of them under the exclusive lock, else those of our shards
+        patterns = [".*.tmp-*"] if shards is None else \
+            [p for job in chosen for p in (f".{job.file}.tmp-*", f"..{job.file}.sha256.tmp-*")]
+        for pattern in patterns:
+            for tmp in directory.glob(pattern):
                 tmp.unlink(missing_ok=True)
 
-        todo, skipped = [], []
-        for job in chosen:
-            path = directory / job.file
-            attrs = read_attrs(path) if path.exists() else None  # None: absent, or truncated debris to redo
-            if attrs is not None and attrs_match(attrs, shard_attrs(task, seed, job)):
-                skipped.append(job.file)
-            elif attrs is not None:
-                raise GenerateError(
-                    f"{path} was written with other parameters (task, config, seed or shard size); "
-                    "use the original ones, another --out, or --force", 2)
-            else:
-                todo.append(job)
-        infos = _run(task, seed, directory, todo, workers, progress)
+        listed = _listed(old)
+        with ThreadPoolExecutor(min(workers, 8)) as pool:  # hashing drops the GIL
+            found = list(pool.map(lambda job: _kept(directory, job, shard_attrs(task, seed, job), listed), chosen))
+        records = {job.file: info for job, info in zip(chosen, found) if info is not None}
+        skipped = list(records)
+        todo = [job for job in chosen if job.file not in records]
+        records.update(_run(task, seed, directory, todo, workers, progress))
 
-        missing = [job.file for job in jobs if not (directory / job.file).exists()]
+        others = [job for job in jobs if job.file not in records]  # shards of the other --shards runs
+        if others and all(os.path.lexists(directory / job.file) for job in others):  # this run may finish the set
+            for job in others:
+                info = _kept(directory, job, shard_attrs(task, seed, job), listed)
+                if info is not None:
+                    records[job.file] = info
+        missing = [job.file for job in jobs if job.file not in records]
         result = Result(directory, [j.file for j in todo], skipped, missing, None)
         if not missing:
             by_split: dict[str, list[ShardInfo]] = {s: [] for s in sizes}
             for job in jobs:
-                info = infos.get(job.file) or _info(directory, job)
-                by_split[job.split].append(info)
+                by_split[job.split].append(records[job.file])
             result.manifest = manifest_mod.build(task, seed, by_split, sizes)
+            cards.write_dataset_card(directory, task, result.manifest)  # first: a manifest means complete
             manifest_mod.write(directory, result.manifest)
-            cards.write_dataset_card(directory, task, result.manifest)
         return result
     finally:
         for fd in shard_fds:
@@ -346,9 +465,43 @@ def attrs_match(attrs: dict, expected: dict) -> bool:
     return all(attrs.get(k) == v for k, v in expected.items())
 
 
-def _info(directory: Path, job: ShardJob) -> ShardInfo:
+def _listed(manifest: dict | None) -> dict[str, ShardInfo]:
+    """The shards a manifest lists, by file name: the records of datasets written before shards had
+    records of their own beside them."""
+    if manifest is None:
+        return {}
+    return {s["file"]: ShardInfo(s["file"], s["first_index"], s["num_samples"], s["bytes"], s["sha256"])
+            for entry in manifest["splits"].values() for s in entry["shards"]}
+
+
+def _kept(directory: Path, job: ShardJob, expected: dict, listed: dict[str, ShardInfo]) -> ShardInfo | None:
+    """The record of a finished shard to keep, or None when the shard must be written (again).
+
+    A shard is kept only when its bytes match the checksum recorded when it was written (its record
+    beside it, else its manifest entry). Absent, debris, damaged, a link or no record at all: it is
+    written again, never blessed by hashing whatever is there. A readable shard of other parameters
+    is an error: the user picked the wrong --out or options.
+    """
     path = directory / job.file
-    return ShardInfo(job.file, job.first_index, job.num_samples, path.stat().st_size, sha256_file(path))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    attrs = read_attrs(path) if stat.S_ISREG(st.st_mode) else None
+    if attrs is None:
+        return None
+    if not attrs_match(attrs, expected):
+        raise GenerateError(
+            f"{path} was written with other parameters (task, config, seed or shard size); "
+            "use the original ones, another --out, or --force", 2)
+    record = read_record(path) or listed.get(job.file)
+    if record is None or (record.file, record.first_index, record.num_samples, record.bytes) != \
+            (job.file, job.first_index, job.num_samples, st.st_size):
+        return None
+    try:
+        return record if sha256_file(path) == record.sha256 else None
+    except OSError:  # swapped for a link or removed meanwhile
+        return None
 
 
 def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: int, progress) -> dict[str, ShardInfo]:
@@ -374,9 +527,9 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
     counter = ctx.Value("q", 0)
     params = config_dict(task.config)
     with one_blas_thread(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
-                                                initargs=(counter,)) as pool:
-        pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+                                                initargs=(counter, os.getpid())) as pool:
         try:
+            pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
             while pending:
                 finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -384,9 +537,19 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
                     infos[job.file] = fut.result()
                 if progress:
                     progress(counter.value, total)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
+        except BaseException:  # a failed shard, Ctrl-C, SIGTERM: stop now, not when running shards are done
+            _kill_workers(pool)
             raise
     return infos
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the shards not started and kill the workers: the ones running would otherwise finish
+    their shards first. What they leave behind is a temporary file, removed by the next run."""
+    if hasattr(pool, "kill_workers"):  # Python >= 3.14
+        pool.kill_workers()
+        return
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 

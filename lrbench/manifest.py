@@ -6,19 +6,26 @@ It is written last, atomically, once every shard exists; its presence means the 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from lrbench.storage import ShardInfo, atomic_write_bytes
+from lrbench.seeding import SPLITS
+from lrbench.storage import SHA256, ShardInfo, atomic_write_bytes, open_regular, shard_name
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 64 << 20  # ~100 bytes a shard: room for every split at the most shards
+MAX_SHARDS = 99_999  # per split: shard names have five digits
+MAX_SEED = 2 ** 63 - 1  # stored as a 64-bit integer in every shard
 
 
-class ManifestError(Exception):
-    """manifest.json is missing, unreadable or not an lrbench manifest."""
+class ManifestError(ValueError):
+    """A dataset directory that cannot be trusted: manifest.json missing, malformed or inconsistent,
+    or a shard that is not what the manifest says. One line; ``lrbench verify`` exits 3 on it, every
+    other command 2 (bad input)."""
 
 
 def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, int]) -> dict:
@@ -51,16 +58,103 @@ def write(directory: str | Path, manifest: dict) -> None:
 
 
 def read(directory: str | Path) -> dict:
+    """The manifest of a dataset directory, checked once here before anything is read through it:
+    types, splits, shard entries whose ranges tile each split exactly, and shard files named as the
+    writer names them (plain names inside the directory). Raises ManifestError."""
     path = Path(directory) / MANIFEST
-    if not path.exists():
-        raise ManifestError(f"no {MANIFEST} in {directory} (not an lrbench dataset, or generation did not finish)")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with os.fdopen(open_regular(path, follow=True), "rb") as f:
+            data = _read_at_most(f, MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise ManifestError(f"no {MANIFEST} in {directory} (not an lrbench dataset, or generation did not finish)") from None
+    except OSError as exc:
+        raise ManifestError(f"{path} {exc.strerror or exc}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a manifest lrbench wrote")
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise ManifestError(f"{path} is not an lrbench manifest of format {FORMAT_VERSION}")
-    for key in ("task", "config", "seed", "features", "splits"):
-        if key not in manifest:
-            raise ManifestError(f"{path} lacks the {key!r} entry")
+    try:
+        _check(manifest)
+    except ValueError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
     return manifest
+
+
+def _read_at_most(f, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``f``, read in pieces (``f.read(limit)`` would allocate ``limit``)."""
+    parts, size = [], 0
+    while size < limit and (part := f.read(min(1 << 20, limit - size))):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _check(m) -> None:
+    """Raise ValueError naming the first thing wrong with the manifest ``m``."""
+    if not isinstance(m, dict) or not _is_int(m.get("format_version")) or m["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"not an lrbench manifest of format {FORMAT_VERSION}")
+    for key, kind, name in (("task", str, "string"), ("config", dict, "object"), ("seed", int, "integer"),
+                            ("features", dict, "object"), ("splits", dict, "object")):
+        if key not in m:
+            raise ValueError(f"lacks the {key!r} entry")
+        if not isinstance(m[key], kind) or isinstance(m[key], bool):
+            raise ValueError(f"{key!r} must be a JSON {name} (got {_kind(m[key])})")
+    if not 0 <= m["seed"] <= MAX_SEED:
+        raise ValueError(f"'seed' must be an integer in 0..2**63-1 (got {m['seed']})")
+    if not m["splits"]:
+        raise ValueError("lists no splits")
+    for split, entry in m["splits"].items():
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+        _check_split(split, entry)
+
+
+def _check_split(split: str, entry) -> None:
+    if not isinstance(entry, dict):
+        raise ValueError(f"split {split} must be a JSON object (got {_kind(entry)})")
+    n, shards = entry.get("num_samples"), entry.get("shards")
+    if not _is_int(n) or n < 1:
+        raise ValueError(f"split {split}: num_samples must be a positive integer (got {n!r})")
+    if not isinstance(shards, list) or not shards:
+        raise ValueError(f"split {split}: shards must be a non-empty list")
+    if len(shards) > MAX_SHARDS:
+        raise ValueError(f"split {split} lists {len(shards)} shards; shard names allow at most {MAX_SHARDS}")
+    covered = 0
+    for i, shard in enumerate(shards):
+        where = f"shard {i} of split {split}"
+        if not isinstance(shard, dict):
+            raise ValueError(f"{where} must be a JSON object (got {_kind(shard)})")
+        for key in ("file", "first_index", "num_samples", "bytes", "sha256"):
+            if key not in shard:
+                raise ValueError(f"{where} lacks {key!r}")
+        for key in ("first_index", "num_samples", "bytes"):
+            if not _is_int(shard[key]):
+                raise ValueError(f"{where}: {key} must be an integer (got {shard[key]!r})")
+        if shard["num_samples"] < 1 or shard["bytes"] < 0:
+            raise ValueError(f"{where}: num_samples must be positive and bytes non-negative "
+                             f"(got {shard['num_samples']} and {shard['bytes']})")
+        if not isinstance(shard["sha256"], str) or not SHA256.fullmatch(shard["sha256"]):
+            raise ValueError(f"{where}: sha256 must be 64 lowercase hex digits")
+        if shard["first_index"] != covered:
+            raise ValueError(f"split {split}: shard {i} starts at sample {shard['first_index']}, expected {covered}")
+        covered += shard["num_samples"]
+    if covered != n:
+        raise ValueError(f"shards cover {covered} samples, split {split} has {n}")
+    for i, shard in enumerate(shards):
+        name, want = shard["file"], shard_name(split, i, len(shards))
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise ValueError(f"shard {i} of split {split} is {name!r}; shard files are plain file names inside the "
+                             "dataset directory")
+        if name != want:
+            raise ValueError(f"shard {i} of split {split} is named {name!r}, expected {want!r}")

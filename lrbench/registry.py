@@ -183,12 +183,23 @@ def build_config(spec: TaskSpec, params: dict[str, Any]):
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for task {spec.name}; "
             f"valid parameters: {', '.join(allowed)}"
         )
-    # JSON round trips turn tuples into lists; the configs are frozen and hashable, so undo that
+    # numpy scalars become Python ones (configs go into JSON); JSON round trips turn tuples into
+    # lists, and the configs are frozen and hashable, so undo that
+    params = {k: _plain(v) for k, v in params.items()}
     params = {k: tuple(v) if isinstance(allowed[k], tuple) and isinstance(v, list) else v for k, v in params.items()}
     try:
         return (spec.make_config or spec.config)(**params)
     except TypeError as exc:  # wrong-typed values inside dataclass arithmetic
         raise ValueError(f"invalid parameters for task {spec.name}: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python values they hold, inside lists and tuples too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def parse_value(spec: TaskSpec, key: str, text: str) -> Any:

@@ -26,14 +26,18 @@ size. Breakdowns, always exact over the split (also with ``per_batch``):
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
+import zipfile
 from math import prod
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from lrbench import metrics as M
 from lrbench.generators import listops
+from lrbench.storage import describe_file
 
 PREDICTION_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 BATCH_BYTES = 64 << 20  # target bytes of predictions per batch in the exact protocol
@@ -51,15 +55,25 @@ class ScoreError(ValueError):
 
 
 @contextlib.contextmanager
-def open_predictions(source: Any) -> Iterator[Any]:
-    """An array-like of predictions (``.shape``, ``.dtype``, slicing on the first axis)."""
+def open_predictions(source: Any, check: Callable[[tuple[int, ...]], Any] | None = None) -> Iterator[Any]:
+    """An array-like of predictions (``.shape``, ``.dtype``, slicing on the first axis).
+
+    ``check(shape)`` may refuse a shape (by raising) before an array is read whole: an .npz member
+    is loaded into memory, so its shape is taken from its header first.
+    """
     if not isinstance(source, (str, Path)):
         array = M.to_numpy(source)
         yield array
         return
     path = Path(source)
-    if not path.is_file():
-        raise ScoreError(f"predictions file {path} does not exist")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ScoreError(f"predictions file {path} does not exist") from None
+    except OSError as exc:
+        raise ScoreError(f"predictions file {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise ScoreError(f"predictions {path} is {describe_file(mode)}, not a file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
@@ -75,6 +89,8 @@ def open_predictions(source: Any) -> Iterator[Any]:
                 if key is None:
                     raise ScoreError(f"{path} holds {len(keys)} arrays ({', '.join(keys[:6])}); "
                                      "name the predictions 'predictions' or store a single array")
+                if check is not None:
+                    check(_npz_shape(path, key))
                 array = npz[key]
         except ScoreError:
             raise
@@ -98,6 +114,21 @@ def open_predictions(source: Any) -> Iterator[Any]:
             yield f[key]
     else:
         raise ScoreError(f"predictions must be a {', '.join(PREDICTION_SUFFIXES)} file (got {path.name})")
+
+
+def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
+    """The shape of member ``key`` of an .npz, read from its .npy header without loading it."""
+    with zipfile.ZipFile(path) as zf:
+        name = f"{key}.npy" if f"{key}.npy" in zf.namelist() else key  # numpy drops the suffix from keys
+        with zf.open(name) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, _ = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, _ = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ScoreError(f"{path}: member {key!r} is a .npy of format {version}, which lrbench does not read")
+    return tuple(shape)
 
 
 def _metric_names(task) -> list[str]:
@@ -192,13 +223,14 @@ def score_dataset(path: str | Path, predictions: Any, split: str = "test",
         task = ds.task
         names = _metric_names(task)
         n = len(view)
-        with open_predictions(predictions) as pred:
-            shape = tuple(pred.shape)
+        def layout_of(shape: tuple[int, ...]) -> tuple[int, ...]:
             if len(shape) == 0 or shape[0] != n:
                 got = shape[0] if shape else "a scalar, no"
                 raise ScoreError(f"predictions hold {got} samples but split {split} of {task.name} has {n}")
-            layout, _ = _layout(task, shape[1:])
-            return _score(view, task, names, pred, layout, split, per_batch)
+            return _layout(task, shape[1:])[0]
+
+        with open_predictions(predictions, layout_of) as pred:
+            return _score(view, task, names, pred, layout_of(tuple(pred.shape)), split, per_batch)
     finally:
         ds.close()
 

@@ -45,6 +45,36 @@ def test_bad_usage_is_one_line_and_exit_2(cli, tmp_path, args, fragments):
     assert not list(tmp_path.rglob("*.h5"))
 
 
+@pytest.mark.parametrize("args,fragments", [
+    (["shift", "--num-samples", f"test={10 ** 15}"], ["split test: 1000000000000000 samples", "at most 99999 shards"]),
+    (["shift", "--num-samples", f"test={10 ** 9}", "--shard-size", f"{10 ** 6}"],
+     ["a shard of 1000000 samples takes 167.8 GiB", "at most 2.0 GiB: use --shard-size 11915 or less"]),
+    (["shift", "--length", str(10 ** 12)], ["one shift sample takes 40.0 TiB", "at most 2.0 GiB"]),
+    (["select", "--set", f"num_selected={10 ** 11}"], ["one select sample takes 3.3 TiB"]),
+    (["shift", "--seed", str(2 ** 64)], ["--seed must be at most 2**63 - 1", "(got 18446744073709551616)"]),
+    (["cumsum", "--shard-size", "0"], ["--shard-size must be a positive number of samples (got 0)"]),
+    (["cumsum", "--workers", "0"], ["--workers must be between 1 and 1024 (got 0)"]),
+    (["cumsum", "--workers", "100000"], ["--workers must be between 1 and 1024 (got 100000)"]),
+])
+def test_impossible_requests_are_refused_at_once_leaving_nothing(tmp_path, capsys, args, fragments):
+    from lrbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", *args, "--out", str(tmp_path / "data")])
+    out = capsys.readouterr()
+    one_line_error(exc.value.code, out.out, out.err, 2, *fragments)
+    assert not (tmp_path / "data").exists(), "nothing is created: no directory, no lock file"
+
+
+def test_show_refuses_a_sample_too_large_to_build(capsys):
+    from lrbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["show", "shift", "--length", str(10 ** 12)])
+    out = capsys.readouterr()
+    one_line_error(exc.value.code, out.out, out.err, 2, "one shift sample takes 40.0 TiB")
+
+
 def test_out_pointing_at_a_file(cli, tmp_path):
     target = tmp_path / "data"
     target.write_text("precious")

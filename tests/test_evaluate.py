@@ -362,6 +362,114 @@ def test_cli_prints_the_preset_and_honours_steps(tmp_path, cli):
     assert row["steps"] == 7 and row["best_step"] == 7
 
 
+FAULTY = textwrap.dedent("""
+    import torch
+
+    class Tuple(torch.nn.Module):
+        def __init__(self, d_input, d_output):
+            super().__init__()
+            self.proj = torch.nn.Linear(d_input, d_output)
+
+        def forward(self, x):
+            y = self.proj(x)
+            return y, y
+
+    class Ints(Tuple):
+        def forward(self, x):
+            return self.proj(x).round().long()
+
+    class Constant(torch.nn.Module):
+        def __init__(self, d_output):
+            super().__init__()
+            self.d_output = d_output
+
+        def forward(self, x):
+            return torch.zeros(x.shape[0], x.shape[1], self.d_output)
+
+    def tuple_out(d_input, d_output, task):
+        return Tuple(d_input, d_output)
+
+    def int_out(d_input, d_output, task):
+        return Ints(d_input, d_output)
+
+    def no_parameters(d_input, d_output, task):
+        return Constant(d_output)
+
+    def exits(d_input, d_output, task):
+        raise SystemExit(3)
+""")
+
+
+def run_main(args, capsys):
+    from lrbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def one_line(code, out, err, want_code, fragment):
+    lines = err.strip().splitlines()
+    assert code == want_code, (code, err)
+    assert lines and lines[-1].startswith("lrbench: error:") and fragment in lines[-1], err
+    assert "Traceback" not in err and not [line for line in lines if line.startswith("lrbench: error:")][1:]
+
+
+SMOKE = ["evaluate", "--task", "cumsum", "--preset", "smoke", "--device", "cpu", "--steps", "2"]
+
+
+@pytest.mark.parametrize("factory,code,message", [
+    ("tuple_out", 1, "returned a tuple, not a tensor"),
+    ("int_out", 1, "returned a torch.int64 tensor; it must return floating-point values"),
+    ("no_parameters", 1, "has no trainable parameters"),
+    ("exits", 1, "called sys.exit(3)"),
+])
+def test_a_faulty_custom_model_is_one_line(tmp_path, monkeypatch, capsys, factory, code, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lrbench_faulty_models.py").write_text(FAULTY)
+    got = run_main([*SMOKE, "--model", f"lrbench_faulty_models:{factory}", "--out", tmp_path / "run"], capsys)
+    one_line(*got, code, message)
+
+
+def test_a_module_that_exits_on_import_is_an_error_not_a_success(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lrbench_exiting_module.py").write_text("import sys\nsys.exit(0)\n")
+    got = run_main([*SMOKE, "--model", "lrbench_exiting_module:make", "--out", tmp_path / "run"], capsys)
+    one_line(*got, 2, "importing 'lrbench_exiting_module' for --model lrbench_exiting_module:make called sys.exit(0)")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("variable", ["WORLD_SIZE", "RANK", "LOCAL_RANK"])
+def test_a_malformed_distributed_environment_is_one_line(tmp_path, monkeypatch, capsys, variable):
+    monkeypatch.setenv(variable, "abc")
+    got = run_main([*SMOKE, "--model", "dlr", "--out", tmp_path / "run"], capsys)
+    one_line(*got, 2, f"{variable} must be an integer (got 'abc')")
+
+
+def test_damaged_run_files_are_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = [*SMOKE, "--model", "dlr", "--out", run]
+    (run / "cumsum-L32").mkdir(parents=True)
+    (run / "cumsum-L32" / "job.json").write_text('{"task": "cum')
+    one_line(*run_main(args, capsys), 2, "job.json is unreadable")
+    (run / "cumsum-L32" / "job.json").unlink()
+    assert run_main(args, capsys)[0] == 0
+    # a checkpoint that loads but lacks what a resume needs
+    (run / "cumsum-L32" / "row.json").unlink()
+    torch.save({"format": 1, "step": 1}, run / "cumsum-L32" / "last.pt")
+    one_line(*run_main(args, capsys), 1, "last.pt: not a checkpoint of this job (it lacks 'model')")
+    (run / "cumsum-L32" / "row.json").write_text("[1, 2")
+    one_line(*run_main(args, capsys), 2, "row.json is unreadable")
+
+
+def test_numpy_integers_plan_an_evaluation():
+    from lrbench.evaluate import plan
+
+    (job,) = plan("dlr", ["cumsum"], get_preset("smoke"), seed=np.int64(1), steps=np.int64(3))
+    assert job.setting.train.steps == 3 and job.data_seed == 1
+
+
 def test_missing_torch_is_one_line_naming_the_extra(tmp_path):
     code = ("import sys; sys.modules['torch'] = None\n"
             "from lrbench.cli import main\n"

@@ -390,3 +390,68 @@ def test_pathfinder_seg_per_class_f1_when_registered(tmp_path):
     assert result["breakdowns"]["per_class"]["0"]["f1"] == pytest.approx(2 * support0 / (support0 + y.size))
     assert result["breakdowns"]["per_class"]["1"]["f1"] == 0.0
     assert result["metrics"]["macro_accuracy"] == pytest.approx(1 / len(np.unique(y)))
+
+
+# ------------------------------------------------------------------ hostile or careless files
+
+
+def test_score_never_writes_its_json_into_a_dataset_directory(shift_dir, tmp_path, capsys):
+    import shutil
+
+    directory = tmp_path / "shift-L32"
+    shutil.copytree(shift_dir, directory)
+    manifest = (directory / "manifest.json").read_bytes()
+    np.save(tmp_path / "zeros.npy", np.zeros((13, 32, 8), np.float32))
+    for target in (directory / "manifest.json", directory / "result.json", directory / "." / "README.md"):
+        code, out, err = run_main(["score", directory, "--predictions", tmp_path / "zeros.npy", "--json", target],
+                                  capsys)
+        assert code == 2 and "inside the dataset directory" in err and err.count("\n") == 1, err
+    assert (directory / "manifest.json").read_bytes() == manifest and not (directory / "result.json").exists()
+    code, _, err = run_main(["score", directory, "--predictions", tmp_path / "zeros.npy", "--json", tmp_path], capsys)
+    assert code == 2 and "is a directory" in err
+
+
+def test_npz_shapes_are_checked_from_their_headers_before_loading(shift_dir, tmp_path):
+    """An .npz of the wrong shape is refused from its header: a small file that would inflate to
+    54 MB is never loaded (measured with tracemalloc, which sees numpy's allocations)."""
+    import tracemalloc
+
+    np.savez_compressed(tmp_path / "bomb.npz", predictions=np.zeros((13, 32, 8 * 4096), np.float32))
+    assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScoreError, match=r"needs \[N, 32, 8\]"):
+            score_dataset(shift_dir, tmp_path / "bomb.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB allocated: the array was loaded"
+
+
+def test_npz_member_without_the_npy_suffix(shift_dir, tmp_path):
+    """numpy lists a member named without '.npy' under that bare name; its header is found too."""
+    import io
+    import zipfile
+
+    pred = np.stack([s["targets"] for s in samples(lrbench.open_dataset(shift_dir))]) + 0.1
+    buf = io.BytesIO()
+    np.save(buf, pred)
+    with zipfile.ZipFile(tmp_path / "bare.npz", "w") as z:
+        z.writestr("predictions", buf.getvalue())
+    want = score_dataset(shift_dir, pred)["metrics"]["r2"]
+    assert score_dataset(shift_dir, tmp_path / "bare.npz")["metrics"]["r2"] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["character device", "FIFO", "directory"])
+def test_predictions_that_are_not_files_say_what_they_are(shift_dir, tmp_path, capsys, kind):
+    import os
+
+    path = tmp_path / "p.npy"
+    if kind == "character device":
+        path = "/dev/zero"
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    code, out, err = run_main(["score", shift_dir, "--predictions", path], capsys)
+    assert code == 2 and f"is a {kind}, not a file" in err and err.count("\n") == 1, err

@@ -260,3 +260,70 @@ def test_dataset_readme_brings_the_pictures_it_links(tmp_path):
     for name in linked:
         assert (result.directory / name).read_bytes()[:4] == b"\x89PNG"
     assert lrbench.open_dataset(result.directory)["test"][1]["inputs"].shape == (128, 128)
+
+
+def test_readers_hold_a_bounded_number_of_shards_open(tmp_path):
+    """A split of more shards than the reader may keep open: score and verify --deep read it all with
+    a file limit far below the number of shards (they used to fail with EMFILE)."""
+    import resource
+    import subprocess
+    import sys
+
+    from lrbench.dataset import MAX_OPEN_SHARDS
+
+    task = lrbench.get_task("cumsum", length=16)
+    n = 4 * MAX_OPEN_SHARDS
+    generate(task, tmp_path / "d", sizes={"val": n, "test": 2}, shard_size=1)
+    np.save(tmp_path / "p.npy", np.zeros((n, 16, 1), np.float32))
+    limit = MAX_OPEN_SHARDS + 24  # the interpreter itself needs a few
+
+    def low_file_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    for args in (["score", tmp_path / "d", "--predictions", tmp_path / "p.npy", "--split", "val"],
+                 ["verify", tmp_path / "d", "--deep"]):
+        proc = subprocess.run([sys.executable, "-m", "lrbench", *map(str, args)], capture_output=True, text=True,
+                              preexec_fn=low_file_limit, timeout=300)
+        assert proc.returncode == 0, (args, proc.stderr)
+    view = lrbench.open_dataset(tmp_path / "d")["val"]
+    for batch in view.batches(3):
+        assert len(view._files) <= MAX_OPEN_SHARDS
+    view.close()
+
+
+def test_default_shard_size_respects_the_target_down_to_one_sample():
+    from lrbench.generate import SHARD_TARGET_BYTES, default_shard_size
+
+    assert default_shard_size(lrbench.get_task("shift", length=4096)) == SHARD_TARGET_BYTES // (4096 * 11 * 4)
+    assert default_shard_size(lrbench.get_task("shift", length=2 ** 20)) == 2  # 46 MB a sample
+    assert default_shard_size(lrbench.get_task("shift", length=2 ** 21)) == 1  # 92 MB: not 16 of them (1.5 GB)
+
+
+def test_numpy_integers_are_accepted_everywhere(tmp_path):
+    task = lrbench.get_task("shift", length=np.int64(32), num_shifts=np.int32(4))
+    assert type(task.config.length) is int and type(task.config.num_shifts) is int
+    got = generate(task, tmp_path / "np", seed=np.int64(2), sizes={"val": np.int64(7)}, shard_size=np.int64(3),
+                   workers=np.int64(1))
+    plain = lrbench.get_task("shift", length=32, num_shifts=4)
+    want = generate(plain, tmp_path / "py", seed=2, sizes={"val": 7}, shard_size=3)
+    assert got.manifest == want.manifest
+    view = lrbench.open_dataset(got.directory)["val"]
+    assert np.array_equal(view[np.int64(5)]["targets"], task.sample(np.int64(5), "val", np.int64(2))["targets"])
+
+
+def test_the_data_card_is_written_before_the_manifest(tmp_path, monkeypatch):
+    from lrbench import cards
+
+    real = cards.write_dataset_card
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cards, "write_dataset_card", full_disk)
+    with pytest.raises(OSError):
+        build(tmp_path, "cumsum", "d")
+    assert not (tmp_path / "d" / "manifest.json").exists(), "no manifest before the card: the run is not complete"
+    monkeypatch.setattr(cards, "write_dataset_card", real)
+    _, result = build(tmp_path, "cumsum", "d")
+    assert result.written == [] and (result.directory / "README.md").exists()
+    assert (result.directory / "manifest.json").exists()
