@@ -16,10 +16,11 @@ _root = _os.path.dirname(_here)
 if not _os.path.isdir(_os.path.join(_here, "generators")) and _os.path.isfile(_os.path.join(_root, "generators", "atomic.py")):
     __path__.append(_root)  # noqa: F821 - __path__ exists in a package's __init__
 
+from lrbench.errors import LrbenchError  # noqa: E402
 from lrbench.registry import Task, get_task, list_tasks  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Task", "get_task", "list_tasks", "open_dataset", "__version__"]
+__all__ = ["LrbenchError", "Task", "get_task", "list_tasks", "open_dataset", "__version__"]
 
 
 def open_dataset(path):

@@ -16,17 +16,8 @@ from pathlib import Path
 
 import click
 
+from lrbench.errors import RUNTIME, USAGE, VERIFY, LrbenchError
 from lrbench.registry import REGISTRY, config_fields, get_task, parse_value, spec_of
-
-EXIT_USAGE, EXIT_RUNTIME, EXIT_VERIFY = 2, 1, 3
-
-
-class CliError(click.ClickException):
-    """A one-line failure with its exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.exit_code = code
 
 
 class Progress:
@@ -62,29 +53,29 @@ def _task_from_options(name: str, size, length, settings, seed) -> tuple:
     try:
         spec = spec_of(name)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise LrbenchError(str(exc)) from None
     params = {}
     for flag, value in (("size", size), ("length", length)):
         if value is None:
             continue
         if spec.size_param != flag:
             allowed = f"--{spec.size_param}" if spec.size_param else "no size option (use --set)"
-            raise CliError(f"{spec.name} takes {allowed}, not --{flag}")
+            raise LrbenchError(f"{spec.name} takes {allowed}, not --{flag}")
         params[flag] = value
     for item in settings:
         key, sep, text = item.partition("=")
         if not sep:
-            raise CliError(f"--set expects key=value (got {item!r})")
+            raise LrbenchError(f"--set expects key=value (got {item!r})")
         try:
             params[key.strip()] = parse_value(spec, key.strip(), text)
         except ValueError as exc:
-            raise CliError(str(exc)) from None
+            raise LrbenchError(str(exc)) from None
     try:
         task = get_task(spec.name, **params)
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise LrbenchError(str(exc)) from None
     if seed < 0:
-        raise CliError(f"--seed must be a non-negative integer (got {seed})")
+        raise LrbenchError(f"--seed must be a non-negative integer (got {seed})")
     return spec, task
 
 
@@ -117,19 +108,19 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
     splits = [s.strip() for s in splits_text.split(",") if s.strip()] if splits_text else list(spec.generate_splits)
     bad = [s for s in splits if s not in spec.default_splits]
     if bad or not splits:
-        raise CliError(f"--splits must name some of {', '.join(spec.default_splits)} (got {splits_text!r})")
+        raise LrbenchError(f"--splits must name some of {', '.join(spec.default_splits)} (got {splits_text!r})")
     sizes = {s: spec.default_splits[s] for s in splits}
     for item in counts:
         split, sep, text = item.partition("=")
         split = split.strip()
         if not sep or split not in spec.default_splits:
-            raise CliError(f"--num-samples expects SPLIT=N with SPLIT one of {', '.join(spec.default_splits)} (got {item!r})")
+            raise LrbenchError(f"--num-samples expects SPLIT=N with SPLIT one of {', '.join(spec.default_splits)} (got {item!r})")
         try:
             n = int(text)
         except ValueError:
-            raise CliError(f"--num-samples {split} must be an integer (got {text!r})") from None
+            raise LrbenchError(f"--num-samples {split} must be an integer (got {text!r})") from None
         if n < 1:
-            raise CliError(f"--num-samples {split} must be a positive integer (got {n})")
+            raise LrbenchError(f"--num-samples {split} must be a positive integer (got {n})")
         sizes[split] = n  # naming a split's count also selects that split
     return sizes
 
@@ -151,18 +142,15 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
 @click.option("--force", is_flag=True, help="Delete what the dataset directory holds and start again.")
 def generate(task, size, length, settings, seed, out, splits, counts, shard_size, workers, shards, force):
     """Write a task's dataset as sharded HDF5 with a manifest and data card (resumable)."""
-    from lrbench.generate import GenerateError, generate as run
+    from lrbench.generate import generate as run
 
     spec, t = _task_from_options(task, size, length, settings, seed)
     sizes = _parse_sizes(spec, splits, counts)
     if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} is a file, not a directory")
+        raise LrbenchError(f"--out {out} is a file, not a directory")
     directory = out / t.dir_name(seed)
-    try:
-        result = run(t, directory, seed=seed, sizes=sizes, shard_size=shard_size, workers=workers,
-                     shards=shards, force=force, progress=Progress(f"{t.name}"))
-    except GenerateError as exc:
-        raise CliError(str(exc), exc.code) from None
+    result = run(t, directory, seed=seed, sizes=sizes, shard_size=shard_size, workers=workers,
+                 shards=shards, force=force, progress=Progress(f"{t.name}"))
     click.echo(f"{directory}: wrote {len(result.written)} shard(s), kept {len(result.skipped)} complete one(s)")
     if result.manifest:
         total = sum(e["num_samples"] for e in result.manifest["splits"].values())
@@ -181,14 +169,14 @@ def verify(directory, deep, per_shard):
     from lrbench.dataset import verify as run
 
     if not directory.is_dir():
-        raise CliError(f"{directory} is not a directory")
+        raise LrbenchError(f"{directory} is not a directory")
     if per_shard is not None and per_shard < 1:
-        raise CliError(f"--per-shard must be positive (got {per_shard})")
+        raise LrbenchError(f"--per-shard must be positive (got {per_shard})")
     problems = run(directory, deep=deep, per_shard=per_shard, progress=Progress("verify") if deep else None)
     if problems:
         for p in problems:
             click.echo(f"FAIL {p}")
-        raise CliError(f"{directory}: {len(problems)} problem(s); first: {problems[0]}", EXIT_VERIFY)
+        raise LrbenchError(f"{directory}: {len(problems)} problem(s); first: {problems[0]}", VERIFY)
     click.echo(f"OK {directory}" + (" (deep)" if deep else ""))
 
 
@@ -197,26 +185,25 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
     path = Path(target)
     if path.is_dir():
         from lrbench.dataset import open_dataset
-        from lrbench.manifest import ManifestError
 
         try:
             ds = open_dataset(path)
             view = ds[split or ds.splits[-1]]
             return ds.task, view[index]
         except KeyError as exc:  # an unknown split; its message is the only argument
-            raise CliError(str(exc.args[0])) from None
-        except (ManifestError, IndexError) as exc:
-            raise CliError(str(exc)) from None
-    from lrbench.generate import GenerateError, check_sample_size
+            raise LrbenchError(str(exc.args[0])) from None
+        except IndexError as exc:
+            raise LrbenchError(str(exc)) from None
+    from lrbench.generate import check_sample_size
 
     _, task = _task_from_options(target, size, length, settings, seed)
+    check_sample_size(task)
     try:
-        check_sample_size(task)
         return task, task.sample(index, split or "test", seed)
-    except GenerateError as exc:
-        raise CliError(str(exc), exc.code) from None
+    except LrbenchError:
+        raise
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise LrbenchError(str(exc)) from None
 
 
 @cli.command()
@@ -234,7 +221,7 @@ def show(target, size, length, settings, seed, split, index, output):
         click.echo(views.describe(task, sample))
         return
     if output.suffix.lower() != ".png":
-        raise CliError(f"-o must name a .png file (got {output})")
+        raise LrbenchError(f"-o must name a .png file (got {output})")
     views.save_png(task, sample, output)
     click.echo(f"wrote {output}")
 
@@ -249,13 +236,13 @@ def card(target):
     if path.is_dir():
         readme = path / "README.md"
         if not readme.exists():
-            raise CliError(f"{path} has no README.md (not a generated dataset?)")
+            raise LrbenchError(f"{path} has no README.md (not a generated dataset?)")
         click.echo(readme.read_text(encoding="utf-8"), nl=False)
         return
     try:
         click.echo(cards.render(target), nl=False)
     except (ValueError, FileNotFoundError) as exc:
-        raise CliError(str(exc)) from None
+        raise LrbenchError(str(exc)) from None
 
 
 @cli.command()
@@ -277,15 +264,17 @@ def score(directory, predictions, split, per_batch, json_out):
     from lrbench.storage import atomic_write_bytes
 
     if not directory.is_dir():
-        raise CliError(f"{directory} is not a directory")
+        raise LrbenchError(f"{directory} is not a directory")
     if per_batch is not None and per_batch < 1:
-        raise CliError(f"--per-batch must be a positive number of samples (got {per_batch})")
+        raise LrbenchError(f"--per-batch must be a positive number of samples (got {per_batch})")
     if json_out is not None:
         _check_json_out(json_out, directory)
     try:
         result = score_dataset(directory, predictions, split=split, per_batch=per_batch)
-    except ValueError as exc:  # predictions that do not fit, NaN/inf, bad class ids
-        raise CliError(str(exc)) from None
+    except LrbenchError:
+        raise
+    except ValueError as exc:  # NaN/inf predictions, bad class ids (lrbench.metrics)
+        raise LrbenchError(str(exc)) from None
     if json_out is not None:
         atomic_write_bytes(json_out, (json.dumps(result, indent=2) + "\n").encode())
     click.echo(format_result(result))
@@ -296,11 +285,11 @@ def _check_json_out(path: Path, directory: Path) -> None:
     from lrbench.manifest import MANIFEST
 
     if path.is_dir():
-        raise CliError(f"--json {path} is a directory; name a file")
+        raise LrbenchError(f"--json {path} is a directory; name a file")
     target, dataset = path.resolve(), directory.resolve()
     inside = dataset if dataset in target.parents else target.parent if (target.parent / MANIFEST).exists() else None
     if inside is not None:
-        raise CliError(f"--json {path} is inside the dataset directory {inside}; write the result elsewhere")
+        raise LrbenchError(f"--json {path} is inside the dataset directory {inside}; write the result elsewhere")
 
 
 @cli.command()
@@ -361,11 +350,8 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
             click.echo(f"{where}: test {r['metric']} {r['test']:.4f}{paper}, best val {r['val']:.4f} at step "
                        f"{r['best_step']}, {r['ms_per_step']:.1f} ms/step", err=True)
 
-    try:
-        rows = harness.evaluate(model, list(tasks) or None, preset, device=device, data=data, out=out, steps=steps,
-                                seed=seed, resume=resume, workers=workers, on_event=on_event)
-    except harness.EvaluateError as exc:
-        raise CliError(str(exc), exc.code) from None
+    rows = harness.evaluate(model, list(tasks) or None, preset, device=device, data=data, out=out, steps=steps,
+                            seed=seed, resume=resume, workers=workers, on_event=on_event)
     if main_rank and rows:
         click.echo(harness.results_markdown(rows), nl=False)
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
@@ -404,10 +390,12 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="lrbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:  # usage errors, CliError
+    except LrbenchError as exc:
+        click.echo(f"lrbench: error: {_one_line(str(exc))}", err=True)
+        code = exc.code
+    except click.ClickException as exc:  # click's own usage errors
         click.echo(f"lrbench: error: {_one_line(exc.format_message())}", err=True)
-        code = getattr(exc, "exit_code", EXIT_USAGE)
-        code = EXIT_USAGE if isinstance(exc, click.UsageError) else code
+        code = exc.exit_code if not isinstance(exc, click.UsageError) else USAGE
     except (click.Abort, KeyboardInterrupt) as exc:
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"
         click.echo(f"lrbench: {how}; finished work (shards, checkpoints) is kept: rerun the same command to resume",
@@ -415,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except OSError as exc:  # full disk, permissions, vanished files
         click.echo(f"lrbench: error: {_os_error(exc)}", err=True)
-        code = EXIT_RUNTIME
+        code = RUNTIME
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -23,7 +23,7 @@ import numpy as np
 
 from lrbench import manifest as manifest_mod
 from lrbench.generate import sample_digest
-from lrbench.manifest import ManifestError
+from lrbench.errors import LrbenchError
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.storage import SHARD_FORMAT, attrs_of, describe_file, open_shard_file, sha256_file
 
@@ -134,7 +134,7 @@ class Dataset:
         try:
             self.task = get_task(self.manifest["task"], **self.manifest["config"])
         except ValueError as exc:
-            raise ManifestError(f"{self.path / manifest_mod.MANIFEST}: {exc}") from None
+            raise LrbenchError(f"{self.path / manifest_mod.MANIFEST}: {exc}") from None
         self.config = self.task.config
         self.seed = self.manifest["seed"]
         self.splits = list(self.manifest["splits"])
@@ -210,21 +210,21 @@ def shard_problems(f: h5py.File, task: Task, seed: int, split: str, shard: dict)
 
 
 def open_checked(directory: Path, shard: dict, task: Task, seed: int, split: str) -> h5py.File:
-    """A shard of a dataset opened for reading once it passed ``shard_problems``; ManifestError if not."""
+    """A shard of a dataset opened for reading once it passed ``shard_problems``; LrbenchError if not."""
     path = directory / shard["file"]
     try:
         f = open_shard_file(path)
     except FileNotFoundError:
-        raise ManifestError(f"{path}: missing") from None
+        raise LrbenchError(f"{path}: missing") from None
     except OSError as exc:
-        raise ManifestError(f"{path}: {exc.strerror if exc.filename else f'unreadable ({exc})'}") from None
+        raise LrbenchError(f"{path}: {exc.strerror if exc.filename else f'unreadable ({exc})'}") from None
     try:
         problems = shard_problems(f, task, seed, split, shard)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         problems = [f"{shard['file']}: unreadable ({exc})"]
     if problems:
         f.close()
-        raise ManifestError(f"{directory}{os.sep}{problems[0]}")
+        raise LrbenchError(f"{directory}{os.sep}{problems[0]}")
     return f
 
 
@@ -240,7 +240,7 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
     directory = Path(path)
     try:
         ds = Dataset(directory)
-    except ManifestError as exc:
+    except LrbenchError as exc:
         return [str(exc)]
     problems: list[str] = []
     digests: dict[str, np.ndarray] = {}

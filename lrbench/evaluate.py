@@ -52,8 +52,8 @@ from typing import Any, Callable
 import numpy as np
 
 from lrbench import metrics as M
-from lrbench.manifest import ManifestError
-from lrbench.presets import HIGHER, Preset, PresetError, Setting, get_preset
+from lrbench.errors import RUNTIME, LrbenchError
+from lrbench.presets import HIGHER, Preset, Setting, get_preset
 from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 from lrbench.storage import atomic_write_bytes
 
@@ -63,19 +63,11 @@ CHECKPOINT_FORMAT = 1
 EPOCH_KEY = 2000  # spawn-key slot of the per-epoch train order (not a split id, not FIXED_KEY)
 
 
-class EvaluateError(Exception):
-    """A one-line failure: code 2 for bad input (model, task, preset, device, data), 1 at runtime."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
-
-
 def _torch():
     try:
         import torch
     except ImportError:
-        raise EvaluateError(TORCH_HINT, 1) from None
+        raise LrbenchError(TORCH_HINT, RUNTIME) from None
     return torch
 
 
@@ -98,23 +90,23 @@ def resolve_model(name: str) -> ModelSpec:
     """A baseline name, or `package.module:factory` imported (the working directory is importable)."""
     if ":" not in name:
         if name not in BASELINES:
-            raise EvaluateError(f"unknown model {name!r}; valid models: {', '.join(BASELINES)}, "
+            raise LrbenchError(f"unknown model {name!r}; valid models: {', '.join(BASELINES)}, "
                                 "or package.module:factory for your own")
         return ModelSpec(name)
     module_name, _, attr = name.partition(":")
     if not module_name or not attr:
-        raise EvaluateError(f"--model {name!r}: a custom model is written package.module:factory")
+        raise LrbenchError(f"--model {name!r}: a custom model is written package.module:factory")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: any import failure is bad input
-        raise EvaluateError(f"cannot import {module_name!r} for --model {name}: {type(exc).__name__}: {exc}") from None
+        raise LrbenchError(f"cannot import {module_name!r} for --model {name}: {type(exc).__name__}: {exc}") from None
     except SystemExit as exc:  # not a reason to end the evaluation as if it had succeeded
-        raise EvaluateError(f"importing {module_name!r} for --model {name} called sys.exit({exc.code!r})") from None
+        raise LrbenchError(f"importing {module_name!r} for --model {name} called sys.exit({exc.code!r})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise EvaluateError(f"--model {name}: module {module_name} has no callable {attr!r}")
+        raise LrbenchError(f"--model {name}: module {module_name} has no callable {attr!r}")
     return ModelSpec(name, factory)
 
 
@@ -124,7 +116,7 @@ def _vocab(task_name: str) -> int:
         from lrbench.generators.listops import TOKEN_NAMES
 
         return len(TOKEN_NAMES)
-    raise EvaluateError(f"task {task_name}: unknown token vocabulary", 1)
+    raise LrbenchError(f"task {task_name}: unknown token vocabulary", RUNTIME)
 
 
 @dataclass(frozen=True)
@@ -149,7 +141,7 @@ def task_view(task: Task) -> View:
         return View("tokens", _vocab(task.name), k, None, k)
     if len(inputs.shape) == 2:
         return View("image", 1, k, None, k)
-    raise EvaluateError(f"task {task.name}: cannot feed inputs of shape {inputs.shape} to a model", 1)
+    raise LrbenchError(f"task {task.name}: cannot feed inputs of shape {inputs.shape} to a model", RUNTIME)
 
 
 def resolve_device(torch, device: str | None, local_rank: int = 0):
@@ -158,19 +150,19 @@ def resolve_device(torch, device: str | None, local_rank: int = 0):
     try:
         d = torch.device(device)
     except (RuntimeError, ValueError):
-        raise EvaluateError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+        raise LrbenchError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
     if d.type == "cpu":
         return d
     if d.type == "cuda":
         if not torch.cuda.is_available():
-            raise EvaluateError(f"--device {device}: CUDA is not available here (use --device cpu)")
+            raise LrbenchError(f"--device {device}: CUDA is not available here (use --device cpu)")
         index = local_rank if d.index is None or _env_int("WORLD_SIZE", 1) > 1 else d.index
         if index >= torch.cuda.device_count():
-            raise EvaluateError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s)")
+            raise LrbenchError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA device(s)")
         return torch.device("cuda", index)
     if d.type == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return d
-    raise EvaluateError(f"--device {device}: not available here; use cpu or cuda")
+    raise LrbenchError(f"--device {device}: not available here; use cpu or cuda")
 
 
 @dataclass
@@ -193,13 +185,13 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise EvaluateError(f"{name} must be an integer (got {text!r})") from None
+        raise LrbenchError(f"{name} must be an integer (got {text!r})") from None
 
 
 def _init_dist(torch, device: str | None) -> Dist:
     world, rank, local = _env_int("WORLD_SIZE", 1), _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
     if world < 1 or not 0 <= rank < world or local < 0:
-        raise EvaluateError(f"WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={local}: need WORLD_SIZE >= 1, "
+        raise LrbenchError(f"WORLD_SIZE={world}, RANK={rank}, LOCAL_RANK={local}: need WORLD_SIZE >= 1, "
                             "0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0")
     dev = resolve_device(torch, device, local)
     ctx = Dist(rank, world, dev)
@@ -420,20 +412,20 @@ def _data_for(data: Path | None, task: Task, seed: int):
 
 def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, data: Path | None = None,
          steps: int | None = None) -> list[Job]:
-    """The jobs of one evaluation, validated (EvaluateError code 2 on bad input)."""
+    """The jobs of one evaluation, validated (LrbenchError code 2 on bad input)."""
     spec = resolve_model(model)
     if data is not None and not data.is_dir():
-        raise EvaluateError(f"--data {data} is not a directory")
+        raise LrbenchError(f"--data {data} is not a directory")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
-        raise EvaluateError(f"--steps must be a positive integer (got {steps})")
+        raise LrbenchError(f"--steps must be a positive integer (got {steps})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise EvaluateError(f"--seed must be a non-negative integer (got {seed})")
+        raise LrbenchError(f"--seed must be a non-negative integer (got {seed})")
     seed, steps = int(seed), None if steps is None else int(steps)
     if tasks:
         try:
             names = list(dict.fromkeys(canonical_name(t) for t in tasks))
         except ValueError as exc:
-            raise EvaluateError(str(exc)) from None
+            raise LrbenchError(str(exc)) from None
         entries = [(name, params) for name in names for params in preset.entries(name)]
     else:
         entries = [(name, params) for name, params in preset.suite if name in REGISTRY]
@@ -447,8 +439,8 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
         try:
             setting = preset.setting(name, params, spec.name)
             task = get_task(name, **setting.task_params)
-        except (PresetError, ValueError) as exc:
-            raise EvaluateError(str(exc)) from None
+        except ValueError as exc:  # the preset's, or the task's parameters
+            raise LrbenchError(str(exc)) from None
         if steps is not None:
             setting = dataclasses.replace(setting, train=setting.train.with_steps(steps))
         path, data_seed, task = _data_for(data, task, seed)
@@ -466,7 +458,7 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
         jobs.append(Job(setting, spec, task, task_view(task), data_seed,
                         splits.get("train"), splits.get("val"), splits.get("test")))
     if not jobs:
-        raise EvaluateError(f"preset {preset.name} has no task registered here")
+        raise LrbenchError(f"preset {preset.name} has no task registered here")
     return jobs
 
 
@@ -498,10 +490,10 @@ def _load(torch, path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign file
-        raise EvaluateError(f"cannot load checkpoint {path}: {exc}", 1) from None
+        raise LrbenchError(f"cannot load checkpoint {path}: {exc}", RUNTIME) from None
     if not isinstance(ckpt, dict):
-        raise EvaluateError(f"{path}: not a checkpoint of this job (it holds a {type(ckpt).__name__}); "
-                            "delete it to restart the job", 1)
+        raise LrbenchError(f"{path}: not a checkpoint of this job (it holds a {type(ckpt).__name__}); "
+                            "delete it to restart the job", RUNTIME)
     return ckpt
 
 
@@ -511,11 +503,11 @@ def _restoring(path: Path):
     try:
         yield
     except KeyError as exc:
-        raise EvaluateError(f"{path}: not a checkpoint of this job (it lacks {exc.args[0]!r}); "
-                            "delete it to restart the job", 1) from None
+        raise LrbenchError(f"{path}: not a checkpoint of this job (it lacks {exc.args[0]!r}); "
+                            "delete it to restart the job", RUNTIME) from None
     except (RuntimeError, ValueError, TypeError) as exc:
-        raise EvaluateError(f"{path}: not a checkpoint of this job ({' '.join(str(exc).split())}); "
-                            "delete it to restart the job", 1) from None
+        raise LrbenchError(f"{path}: not a checkpoint of this job ({' '.join(str(exc).split())}); "
+                            "delete it to restart the job", RUNTIME) from None
 
 
 def _write_json(path: Path, obj) -> None:
@@ -530,13 +522,13 @@ def _build_model(torch, job: Job, seed: int):
         try:
             net = job.model.factory(view.d_input, view.d_output, job.task)
         except Exception as exc:
-            raise EvaluateError(f"{call} failed: {type(exc).__name__}: {exc}", 1) from None
+            raise LrbenchError(f"{call} failed: {type(exc).__name__}: {exc}", RUNTIME) from None
         except SystemExit as exc:
-            raise EvaluateError(f"{call} called sys.exit({exc.code!r})", 1) from None
+            raise LrbenchError(f"{call} called sys.exit({exc.code!r})", RUNTIME) from None
         if not isinstance(net, torch.nn.Module):
-            raise EvaluateError(f"{job.model.name} returned {type(net).__name__}, not a torch.nn.Module", 1)
+            raise LrbenchError(f"{job.model.name} returned {type(net).__name__}, not a torch.nn.Module", RUNTIME)
         if not any(p.requires_grad for p in net.parameters()):
-            raise EvaluateError(f"{call} has no trainable parameters: there is nothing to train", 1)
+            raise LrbenchError(f"{call} has no trainable parameters: there is nothing to train", RUNTIME)
         return net
     from lrbench.baselines import build
 
@@ -546,7 +538,7 @@ def _build_model(torch, job: Job, seed: int):
     try:
         return build(job.model.name, view.d_input, view.d_output, **cfg)
     except ValueError as exc:
-        raise EvaluateError(f"{job.model.name} on {job.task.name}: {exc}") from None
+        raise LrbenchError(f"{job.model.name} on {job.task.name}: {exc}") from None
 
 
 class _Runner:
@@ -561,7 +553,7 @@ class _Runner:
         self.custom = job.model.factory is not None
         self.pin = ctx.device.type == "cuda"
         if self.train.batch_size % ctx.world:
-            raise EvaluateError(f"batch size {self.train.batch_size} does not split over {ctx.world} processes")
+            raise LrbenchError(f"batch size {self.train.batch_size} does not split over {ctx.world} processes")
         self.per_rank = self.train.batch_size // ctx.world
         self.eval_batch = self.train.eval_batch or self.train.batch_size
 
@@ -602,21 +594,21 @@ class _Runner:
     def check_tensor(self, y) -> None:
         where = f"{self.job.model.name} on {self.job.task.name}"
         if not isinstance(y, self.torch.Tensor):
-            raise EvaluateError(f"{where}: the model returned a {type(y).__name__}, not a tensor "
-                                "[B, T, d_output]", 1)
+            raise LrbenchError(f"{where}: the model returned a {type(y).__name__}, not a tensor "
+                                "[B, T, d_output]", RUNTIME)
         if not y.is_floating_point():
-            raise EvaluateError(f"{where}: the model returned a {y.dtype} tensor; it must return floating-point "
-                                "values (regression values or logits)", 1)
+            raise LrbenchError(f"{where}: the model returned a {y.dtype} tensor; it must return floating-point "
+                                "values (regression values or logits)", RUNTIME)
 
     def check_output(self, y, target):
         self.check_tensor(y)
         if self.torch.is_grad_enabled() and not y.requires_grad:
-            raise EvaluateError(f"{self.job.model.name} on {self.job.task.name}: the output does not depend on the "
-                                "model's parameters (no gradient to train with)", 1)
+            raise LrbenchError(f"{self.job.model.name} on {self.job.task.name}: the output does not depend on the "
+                                "model's parameters (no gradient to train with)", RUNTIME)
         want = tuple(target.shape) + (() if self.view.mode == "signal" else (self.view.d_output,))
         if tuple(y.shape) != want:
-            raise EvaluateError(f"{self.job.model.name} on {self.job.task.name}: output shape {tuple(y.shape)}, "
-                                f"expected {want} ([B, T, d_output] with the targets on the last positions)", 1)
+            raise LrbenchError(f"{self.job.model.name} on {self.job.task.name}: output shape {tuple(y.shape)}, "
+                                f"expected {want} ([B, T, d_output] with the targets on the last positions)", RUNTIME)
 
     def loss(self, y, target):
         F = self.torch.nn.functional
@@ -658,13 +650,13 @@ class _Runner:
                     try:
                         acc.update(pred, target)
                     except ValueError as exc:  # NaN/inf predictions
-                        raise EvaluateError(f"{self.job.task.name}/{self.job.model.name}: {exc}", 1) from None
+                        raise LrbenchError(f"{self.job.task.name}/{self.job.model.name}: {exc}", RUNTIME) from None
         net.train()
         _merge_ranks(torch, self.ctx, accs)
         try:
             return {name: float(acc.result()) for name, acc in accs.items()}
         except ValueError as exc:
-            raise EvaluateError(f"{self.job.task.name}/{self.job.model.name}: {exc}", 1) from None
+            raise LrbenchError(f"{self.job.task.name}/{self.job.model.name}: {exc}", RUNTIME) from None
 
     def log(self, record: dict) -> None:
         if self.ctx.main:
@@ -708,7 +700,7 @@ class _Runner:
         if last.exists():
             ckpt = _load(torch, last)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
-                raise EvaluateError(f"{last}: unknown checkpoint format {ckpt.get('format')!r}", 1)
+                raise LrbenchError(f"{last}: unknown checkpoint format {ckpt.get('format')!r}", RUNTIME)
             with _restoring(last):
                 net.load_state_dict(ckpt["model"])
                 opt.load_state_dict(ckpt["optimizer"])
@@ -752,8 +744,8 @@ class _Runner:
             if done % train.log_every == 0 or is_eval:
                 value = self.mean_over_ranks(loss)  # also waits for the device: timings are honest
                 if not math.isfinite(value):
-                    raise EvaluateError(f"{job.task.name}/{job.model.name}: training diverged "
-                                        f"(loss {value} at step {done})", 1)
+                    raise LrbenchError(f"{job.task.name}/{job.model.name}: training diverged "
+                                        f"(loss {value} at step {done})", RUNTIME)
             now = time.perf_counter()
             seg_train += now - tick
             seg_steps += 1
@@ -792,7 +784,7 @@ class _Runner:
                        "metric": metric, "val": latest_val})
             tick = time.perf_counter()
         if best_weights is None:
-            raise EvaluateError(f"{self.dir}: no best checkpoint to test", 1)
+            raise LrbenchError(f"{self.dir}: no best checkpoint to test", RUNTIME)
 
         net.load_state_dict(best_weights)
         test_set = _loader(torch, self.eval_batches("test", job.test_path, train.test_samples), self.workers,
@@ -833,11 +825,11 @@ def _check_run(out: Path, info: dict, resume: bool, main: bool) -> bool:
         diff = [k for k in info if old.get(k) != info[k]]
         if diff:
             k = diff[0]
-            raise EvaluateError(f"{out} holds a run with {k}={old.get(k)!r}, not {info[k]!r}; "
+            raise LrbenchError(f"{out} holds a run with {k}={old.get(k)!r}, not {info[k]!r}; "
                                 "use another --out (or delete it)")
         return True
     if resume:
-        raise EvaluateError(f"--resume: {out} holds no run to resume")
+        raise LrbenchError(f"--resume: {out} holds no run to resume")
     if main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(path, info)
@@ -850,7 +842,7 @@ def _check_job(jobdir: Path, description: dict, main: bool) -> None:
         old = _read_json(path)
         if old != description:
             diff = sorted(k for k in description if old.get(k) != description[k])
-            raise EvaluateError(f"{jobdir} was started with other settings ({', '.join(diff)} differ); "
+            raise LrbenchError(f"{jobdir} was started with other settings ({', '.join(diff)} differ); "
                                 "use another --out (or delete it)")
     elif main:
         jobdir.mkdir(parents=True, exist_ok=True)
@@ -858,13 +850,13 @@ def _check_job(jobdir: Path, description: dict, main: bool) -> None:
 
 
 def _read_json(path: Path) -> dict:
-    """A JSON object this harness wrote into the run directory; EvaluateError (2) when it is not one."""
+    """A JSON object this harness wrote into the run directory; LrbenchError (2) when it is not one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EvaluateError(f"{path} is unreadable ({exc}); use another --out (or delete it)") from None
+        raise LrbenchError(f"{path} is unreadable ({exc}); use another --out (or delete it)") from None
     if not isinstance(data, dict):
-        raise EvaluateError(f"{path} is unreadable (not a JSON object); use another --out (or delete it)")
+        raise LrbenchError(f"{path} is unreadable (not a JSON object); use another --out (or delete it)")
     return data
 
 
@@ -901,7 +893,7 @@ def evaluate(model: str, tasks: list[str] | None = None, preset: str | Preset | 
     """Run the evaluation and return its result rows (see the module docstring).
 
     `on_event(dict)` receives progress: {"event": "plan" | "start" | "step" | "skip" | "done", ...}.
-    Raises EvaluateError (code 2: bad input; 1: runtime failure).
+    Raises LrbenchError (code 2: bad input; 1: runtime failure).
     """
     torch = _torch()
     emit = on_event or (lambda e: None)
@@ -911,19 +903,13 @@ def evaluate(model: str, tasks: list[str] | None = None, preset: str | Preset | 
             name, why = default_preset(ctx.device)
         else:
             name, why = (preset.name, "given") if isinstance(preset, Preset) else (preset, "given")
-        try:
-            chosen = preset if isinstance(preset, Preset) else get_preset(name)
-        except PresetError as exc:
-            raise EvaluateError(str(exc)) from None
-        try:
-            jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
-        except ManifestError as exc:  # a --data dataset that cannot be trusted
-            raise EvaluateError(str(exc)) from None
+        chosen = preset if isinstance(preset, Preset) else get_preset(name)
+        jobs = plan(model, tasks, chosen, seed, Path(data) if data is not None else None, steps)
         seed, steps = int(seed), None if steps is None else int(steps)  # numpy integers included (checked)
         if workers is None:
             workers = 0 if ctx.device.type != "cuda" else max(0, min(8, (os.cpu_count() or 1) // ctx.world - 1))
         if workers < 0:
-            raise EvaluateError(f"--workers must be >= 0 (got {workers})")
+            raise LrbenchError(f"--workers must be >= 0 (got {workers})")
         out = Path(out) if out is not None else Path("runs") / f"{jobs[0].model.label}-{chosen.name}"
         info = {"model": jobs[0].model.name, "preset": chosen.name, "seed": seed, "steps": steps}
         existing = _check_run(out, info, resume, ctx.main)

@@ -31,6 +31,7 @@ import numpy as np
 
 from lrbench import cards
 from lrbench import manifest as manifest_mod
+from lrbench.errors import RUNTIME, LrbenchError
 from lrbench.manifest import MAX_SEED, MAX_SHARDS
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
@@ -42,14 +43,6 @@ BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 SHARD_TARGET_BYTES = 128 << 20  # raw bytes per shard before compression
 MAX_SHARD_BYTES = 2 << 30  # raw bytes a shard may take: its worker holds it in memory
 MAX_WORKERS = 1024
-
-
-class GenerateError(Exception):
-    """A generation request that cannot be carried out; ``code`` is the CLI exit code."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -83,22 +76,22 @@ def _size(n: int) -> str:
 
 
 def check_sample_size(task: Task) -> int:
-    """One sample's raw bytes; GenerateError (exit 2) when it alone exceeds what a shard may hold."""
+    """One sample's raw bytes; LrbenchError (exit 2) when it alone exceeds what a shard may hold."""
     raw = sample_nbytes(task)
     if raw > MAX_SHARD_BYTES:
-        raise GenerateError(f"one {task.name} sample takes {_size(raw)}; at most {_size(MAX_SHARD_BYTES)} fit a shard, "
-                            "which one worker builds in memory", 2)
+        raise LrbenchError(f"one {task.name} sample takes {_size(raw)}; at most {_size(MAX_SHARD_BYTES)} fit a shard, "
+                            "which one worker builds in memory")
     return raw
 
 
 def _int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise GenerateError(f"{what} must be an integer (got {value!r})", 2)
+        raise LrbenchError(f"{what} must be an integer (got {value!r})")
     return int(value)
 
 
 def check_request(task: Task, seed, sizes: dict, shard_size, workers) -> tuple[int, dict[str, int], int, int]:
-    """(seed, sizes, shard size, workers) as plain ints, or GenerateError (exit 2) naming the numbers:
+    """(seed, sizes, shard size, workers) as plain ints, or LrbenchError (exit 2) naming the numbers:
     an impossible request is refused at once, before a directory, lock or worker exists.
 
     Bounds: a seed fits the 64-bit integer every shard stores; 1..MAX_WORKERS worker processes; a
@@ -108,28 +101,28 @@ def check_request(task: Task, seed, sizes: dict, shard_size, workers) -> tuple[i
     """
     seed, workers = _int(seed, "--seed"), _int(workers, "--workers")
     if seed < 0:
-        raise GenerateError(f"--seed must be a non-negative integer (got {seed})", 2)
+        raise LrbenchError(f"--seed must be a non-negative integer (got {seed})")
     if seed > MAX_SEED:
-        raise GenerateError(f"--seed must be at most 2**63 - 1, the largest a shard stores (got {seed})", 2)
+        raise LrbenchError(f"--seed must be at most 2**63 - 1, the largest a shard stores (got {seed})")
     if not 1 <= workers <= MAX_WORKERS:
-        raise GenerateError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})", 2)
+        raise LrbenchError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})")
     raw = check_sample_size(task)
     shard_size = default_shard_size(task) if shard_size is None else _int(shard_size, "--shard-size")
     if shard_size < 1:
-        raise GenerateError(f"--shard-size must be a positive number of samples (got {shard_size})", 2)
+        raise LrbenchError(f"--shard-size must be a positive number of samples (got {shard_size})")
     if shard_size * raw > MAX_SHARD_BYTES:
-        raise GenerateError(f"a shard of {shard_size} samples takes {_size(shard_size * raw)}; at most "
-                            f"{_size(MAX_SHARD_BYTES)}: use --shard-size {MAX_SHARD_BYTES // raw} or less", 2)
+        raise LrbenchError(f"a shard of {shard_size} samples takes {_size(shard_size * raw)}; at most "
+                            f"{_size(MAX_SHARD_BYTES)}: use --shard-size {MAX_SHARD_BYTES // raw} or less")
     plain = {}
     for split, n in sizes.items():
         n = plain[split] = _int(n, f"number of samples for {split}")
         if n < 1:
-            raise GenerateError(f"number of samples for {split} must be positive (got {n})", 2)
+            raise LrbenchError(f"number of samples for {split} must be positive (got {n})")
         count = -(-n // shard_size)
         if count > MAX_SHARDS:
-            raise GenerateError(f"split {split}: {n} samples in shards of {shard_size} make {count} shards; at most "
+            raise LrbenchError(f"split {split}: {n} samples in shards of {shard_size} make {count} shards; at most "
                                 f"{MAX_SHARDS} shards per split (five-digit names), and a shard of this task holds "
-                                f"at most {MAX_SHARD_BYTES // raw} samples", 2)
+                                f"at most {MAX_SHARD_BYTES // raw} samples")
     return seed, plain, shard_size, workers
 
 
@@ -150,14 +143,14 @@ def select_shards(jobs: list[ShardJob], spec: str) -> list[ShardJob]:
     if "/" in spec:
         k, n = _ints(spec.split("/", 1), spec)
         if n < 1 or not 0 <= k < n:
-            raise GenerateError(f"--shards K/N needs 0 <= K < N (got {spec})", 2)
+            raise LrbenchError(f"--shards K/N needs 0 <= K < N (got {spec})")
         return jobs[k::n]
     chosen: set[int] = set()
     for part in spec.split(","):
         lo, _, hi = part.partition("-")
         a, b = _ints([lo, hi or lo], spec)
         if a > b or b >= len(jobs) or a < 0:
-            raise GenerateError(f"--shards range {part!r} is outside 0-{len(jobs) - 1}", 2)
+            raise LrbenchError(f"--shards range {part!r} is outside 0-{len(jobs) - 1}")
         chosen.update(range(a, b + 1))
     return [job for i, job in enumerate(jobs) if i in chosen]
 
@@ -166,7 +159,7 @@ def _ints(parts, spec) -> list[int]:
     try:
         return [int(p) for p in parts]
     except ValueError:
-        raise GenerateError(f"--shards must look like 3, 0-9, 0,4,7 or K/N (got {spec!r})", 2) from None
+        raise LrbenchError(f"--shards must look like 3, 0-9, 0,4,7 or K/N (got {spec!r})") from None
 
 
 def sample_digest(inputs: np.ndarray, dtype: str) -> np.ndarray:
@@ -300,7 +293,8 @@ class DirLock:
             holder = " ".join(os.pread(self.fd, 200, 0).decode(errors="replace").split()) or "another process"
             os.close(self.fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise GenerateError(f"{directory} is being written by {holder}; wait for it or use another --out") from None
+                raise LrbenchError(f"{directory} is being written by {holder}; wait for it or use another --out",
+                                   RUNTIME) from None
             raise
         if not shared:
             os.ftruncate(self.fd, 0)
@@ -320,13 +314,13 @@ def open_lock_file(path: Path) -> int:
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
-        raise GenerateError(f"{path} is a symbolic link; lrbench never opens its lock files through one: "
-                            "remove it, or use another --out", 2) from None
+        raise LrbenchError(f"{path} is a symbolic link; lrbench never opens its lock files through one: "
+                            "remove it, or use another --out") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
         what = describe_file(st.st_mode) if not stat.S_ISREG(st.st_mode) else "a hard link to another file"
-        raise GenerateError(f"{path} is {what}, not a lock file lrbench made: remove it, or use another --out", 2)
+        raise LrbenchError(f"{path} is {what}, not a lock file lrbench made: remove it, or use another --out")
     return fd
 
 
@@ -339,7 +333,8 @@ def _shard_locks(directory: Path, jobs: list[ShardJob]) -> list[int]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise GenerateError(f"shard {job.file} in {directory} is being written by another process") from None
+                raise LrbenchError(f"shard {job.file} in {directory} is being written by another process",
+                                   RUNTIME) from None
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -363,18 +358,18 @@ def _check_same_dataset(directory: Path, task: Task, seed: int, old: dict | None
         return
     same = (old["task"], old["config"], old["seed"]) == (task.name, config_dict(task.config), seed)
     if not same:
-        raise GenerateError(
+        raise LrbenchError(
             f"{directory} holds another dataset ({old['task']}, seed {old['seed']}, config {json.dumps(old['config'])}); "
-            "use another --out, or --force to replace it", 2)
+            "use another --out, or --force to replace it")
 
 
 def _merge_sizes(directory: Path, old: dict | None, sizes: dict[str, int]) -> dict[str, int]:
     merged = {s: old["splits"][s]["num_samples"] for s in old["splits"]} if old else {}
     for split, n in sizes.items():
         if split in merged and merged[split] != n:
-            raise GenerateError(
+            raise LrbenchError(
                 f"split {split} in {directory} already has {merged[split]} samples (asked for {n}); "
-                "use --force to regenerate", 2)
+                "use --force to regenerate")
         merged[split] = n
     return {s: merged[s] for s in SPLITS if s in merged}
 
@@ -396,7 +391,7 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
     """
     directory = Path(out)
     if directory.exists() and not directory.is_dir():
-        raise GenerateError(f"--out {directory} exists and is not a directory", 2)
+        raise LrbenchError(f"--out {directory} exists and is not a directory")
     seed, sizes, shard_size, workers = check_request(task, seed, sizes, shard_size, workers)
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -405,11 +400,11 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
     try:
         if force:
             if shards is not None:
-                raise GenerateError("--force cannot be combined with --shards", 2)
+                raise LrbenchError("--force cannot be combined with --shards")
             _clear(directory)
         try:
             old = manifest_mod.read(directory)
-        except manifest_mod.ManifestError:
+        except LrbenchError:
             old = None
         _check_same_dataset(directory, task, seed, old)
         sizes = _merge_sizes(directory, old, sizes)
@@ -491,9 +486,9 @@ def _kept(directory: Path, job: ShardJob, expected: dict, listed: dict[str, Shar
     if attrs is None:
         return None
     if not attrs_match(attrs, expected):
-        raise GenerateError(
+        raise LrbenchError(
             f"{path} was written with other parameters (task, config, seed or shard size); "
-            "use the original ones, another --out, or --force", 2)
+            "use the original ones, another --out, or --force")
     record = read_record(path) or listed.get(job.file)
     if record is None or (record.file, record.first_index, record.num_samples, record.bytes) != \
             (job.file, job.first_index, job.num_samples, st.st_size):

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from lrbench.errors import LrbenchError
 from lrbench.seeding import SPLITS
 from lrbench.storage import SHA256, ShardInfo, atomic_write_bytes, open_regular, shard_name
 
@@ -20,12 +21,6 @@ FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 64 << 20  # ~100 bytes a shard: room for every split at the most shards
 MAX_SHARDS = 99_999  # per split: shard names have five digits
 MAX_SEED = 2 ** 63 - 1  # stored as a 64-bit integer in every shard
-
-
-class ManifestError(ValueError):
-    """A dataset directory that cannot be trusted: manifest.json missing, malformed or inconsistent,
-    or a shard that is not what the manifest says. One line; ``lrbench verify`` exits 3 on it, every
-    other command 2 (bad input)."""
 
 
 def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, int]) -> dict:
@@ -60,25 +55,25 @@ def write(directory: str | Path, manifest: dict) -> None:
 def read(directory: str | Path) -> dict:
     """The manifest of a dataset directory, checked once here before anything is read through it:
     types, splits, shard entries whose ranges tile each split exactly, and shard files named as the
-    writer names them (plain names inside the directory). Raises ManifestError."""
+    writer names them (plain names inside the directory). Raises LrbenchError (code 2; ``verify`` reports it and exits 3)."""
     path = Path(directory) / MANIFEST
     try:
         with os.fdopen(open_regular(path, follow=True), "rb") as f:
             data = _read_at_most(f, MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
-        raise ManifestError(f"no {MANIFEST} in {directory} (not an lrbench dataset, or generation did not finish)") from None
+        raise LrbenchError(f"no {MANIFEST} in {directory} (not an lrbench dataset, or generation did not finish)") from None
     except OSError as exc:
-        raise ManifestError(f"{path} {exc.strerror or exc}") from None
+        raise LrbenchError(f"{path} {exc.strerror or exc}") from None
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a manifest lrbench wrote")
+        raise LrbenchError(f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a manifest lrbench wrote")
     try:
         manifest = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON: {exc}") from None
+        raise LrbenchError(f"{path} is not valid JSON: {exc}") from None
     try:
         _check(manifest)
     except ValueError as exc:
-        raise ManifestError(f"{path}: {exc}") from None
+        raise LrbenchError(f"{path}: {exc}") from None
     return manifest
 
 

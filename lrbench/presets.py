@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from lrbench import paper_results as paper
+from lrbench.errors import LrbenchError
 
 ATOMIC = ("shift", "cumsum", "cummax", "reverse", "sort", "select", "select-fixed", "mips",
           "context-shift", "solve", "solve-fixed")
@@ -89,10 +90,6 @@ class Setting:
     notes: tuple[str, ...] = field(default=())
 
 
-class PresetError(ValueError):
-    """A preset has no setting for this task or model."""
-
-
 @dataclass(frozen=True)
 class Preset:
     """`suite`: the (task, task parameters) runs made when no task is named.
@@ -136,7 +133,7 @@ def _model_config(model: str, row: dict, common: dict) -> dict:
         for key in ("d_state", "dt_min", "dt_max"):
             cfg.pop(key, None)
     elif "d_state" not in cfg:
-        raise PresetError(f"no SSM settings for {model} in this row")
+        raise LrbenchError(f"no SSM settings for {model} in this row")
     return cfg
 
 
@@ -216,7 +213,7 @@ def _paper_higher(task: str, params: dict, model: str, row: dict, train_extra: d
 
 def _check_task(preset: str, task: str, allowed: tuple[str, ...]) -> None:
     if task not in allowed:
-        raise PresetError(f"preset {preset} has no setting for task {task}; it covers {', '.join(allowed)}")
+        raise LrbenchError(f"preset {preset} has no setting for task {task}; it covers {', '.join(allowed)}")
 
 
 def _table1_cell(name: str, layers: dict[str, int], length: int, eval_train: dict):
@@ -230,7 +227,7 @@ def _table1_cell(name: str, layers: dict[str, int], length: int, eval_train: dic
         _check_task(name, task, ATOMIC)
         base = "dlr" if ":" in model else _borrow(model)
         if base not in layers:
-            raise PresetError(f"preset {name} has no setting for model {model}; it covers "
+            raise LrbenchError(f"preset {name} has no setting for model {model}; it covers "
                               f"{', '.join(sorted(layers))} (and dlr-prod, local-attention, custom models "
                               "through dlr's and attention's rows)")
         n = layers[base]
@@ -253,7 +250,7 @@ def _paper_shift(task: str, params: dict, model: str) -> Setting:
     _check_task("paper-shift", task, ("shift",))
     base = "dlr" if (":" in model or model == "dlr-prod") else model
     if base not in TABLE2_SETUP:
-        raise PresetError(f"preset paper-shift has no setting for model {model}; it covers dlr, dlr-prod, dss")
+        raise LrbenchError(f"preset paper-shift has no setting for model {model}; it covers dlr, dlr-prod, dss")
     row = TABLE2_SETUP[base]
     length = params.get("length", TABLE2_LENGTHS[0])
     value = paper.table2(model, length)
@@ -356,5 +353,5 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise PresetError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        raise LrbenchError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     return PRESETS[name]

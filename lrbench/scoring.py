@@ -37,6 +37,7 @@ import numpy as np
 
 from lrbench import metrics as M
 from lrbench.generators import listops
+from lrbench.errors import LrbenchError
 from lrbench.storage import describe_file
 
 PREDICTION_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
@@ -48,10 +49,6 @@ _METRIC_NAMES = {"r2": "r2", "token_accuracy": "token_accuracy", "accuracy": "to
                  "balanced_accuracy": "macro_accuracy"}
 # readable names for breakdown values, by field
 _GROUP_NAMES = {"node_op": dict(enumerate(listops.OPS))}
-
-
-class ScoreError(ValueError):
-    """Predictions, dataset and split do not fit together (a one-line reason)."""
 
 
 @contextlib.contextmanager
@@ -69,17 +66,17 @@ def open_predictions(source: Any, check: Callable[[tuple[int, ...]], Any] | None
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise ScoreError(f"predictions file {path} does not exist") from None
+        raise LrbenchError(f"predictions file {path} does not exist") from None
     except OSError as exc:
-        raise ScoreError(f"predictions file {path}: {exc.strerror or exc}") from None
+        raise LrbenchError(f"predictions file {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        raise ScoreError(f"predictions {path} is {describe_file(mode)}, not a file")
+        raise LrbenchError(f"predictions {path} is {describe_file(mode)}, not a file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as exc:  # object arrays, bad headers
-            raise ScoreError(f"{path}: cannot read as a numeric .npy array ({exc})") from None
+            raise LrbenchError(f"{path}: cannot read as a numeric .npy array ({exc})") from None
         yield array
     elif suffix == ".npz":
         try:
@@ -87,15 +84,15 @@ def open_predictions(source: Any, check: Callable[[tuple[int, ...]], Any] | None
                 keys = list(npz.files)
                 key = "predictions" if "predictions" in keys else keys[0] if len(keys) == 1 else None
                 if key is None:
-                    raise ScoreError(f"{path} holds {len(keys)} arrays ({', '.join(keys[:6])}); "
+                    raise LrbenchError(f"{path} holds {len(keys)} arrays ({', '.join(keys[:6])}); "
                                      "name the predictions 'predictions' or store a single array")
                 if check is not None:
                     check(_npz_shape(path, key))
                 array = npz[key]
-        except ScoreError:
+        except LrbenchError:
             raise
         except (ValueError, OSError) as exc:
-            raise ScoreError(f"{path}: cannot read as .npz ({exc})") from None
+            raise LrbenchError(f"{path}: cannot read as .npz ({exc})") from None
         yield array
     elif suffix in (".h5", ".hdf5"):
         import h5py
@@ -103,17 +100,17 @@ def open_predictions(source: Any, check: Callable[[tuple[int, ...]], Any] | None
         try:
             f = h5py.File(path, "r")
         except OSError as exc:
-            raise ScoreError(f"{path}: cannot open as HDF5 ({exc})") from None
+            raise LrbenchError(f"{path}: cannot open as HDF5 ({exc})") from None
         with f:
             names: list[str] = []
             f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
             key = "predictions" if "predictions" in names else names[0] if len(names) == 1 else None
             if key is None:
-                raise ScoreError(f"{path} holds {len(names)} datasets ({', '.join(names[:6]) or 'none'}); "
+                raise LrbenchError(f"{path} holds {len(names)} datasets ({', '.join(names[:6]) or 'none'}); "
                                  "name the predictions 'predictions' or store a single dataset")
             yield f[key]
     else:
-        raise ScoreError(f"predictions must be a {', '.join(PREDICTION_SUFFIXES)} file (got {path.name})")
+        raise LrbenchError(f"predictions must be a {', '.join(PREDICTION_SUFFIXES)} file (got {path.name})")
 
 
 def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
@@ -127,7 +124,7 @@ def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
             elif version == (2, 0):
                 shape, _, _ = np.lib.format.read_array_header_2_0(member)
             else:
-                raise ScoreError(f"{path}: member {key!r} is a .npy of format {version}, which lrbench does not read")
+                raise LrbenchError(f"{path}: member {key!r} is a .npy of format {version}, which lrbench does not read")
     return tuple(shape)
 
 
@@ -135,7 +132,7 @@ def _metric_names(task) -> list[str]:
     out = []
     for name in task.spec.metrics:
         if name not in _METRIC_NAMES:
-            raise ScoreError(f"task {task.name} declares metric {name!r}, which lrbench.metrics does not "
+            raise LrbenchError(f"task {task.name} declares metric {name!r}, which lrbench.metrics does not "
                              f"implement ({', '.join(M.METRICS)})")
         out.append(_METRIC_NAMES[name])
     return out
@@ -161,7 +158,7 @@ def _layout(task, pred_shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
         if len(rest) == len(shape) and rest[1:] == shape[1:] and rest and shape and rest[0] > shape[0]:
             hint = (f"; targets align with the last {shape[0]} positions of the model output, "
                     f"so keep only those")
-        raise ScoreError(f"predictions are [N, {', '.join(map(str, rest))}] per sample but task "
+        raise LrbenchError(f"predictions are [N, {', '.join(map(str, rest))}] per sample but task "
                          f"{task.name} needs [N, {', '.join(map(str, shape))}]{hint}")
     k = task.spec.num_classes
     if k is None and len(rest) == len(shape) + 1 and rest[:-1] == shape and rest[-1] > 1:
@@ -178,9 +175,9 @@ def _layout(task, pred_shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
         if rest == given:
             return view, logits
     if len(rest) == len(shape) + 1 and rest[:-1] == shape:
-        raise ScoreError(f"predictions have {rest[-1]} logits per position but task {task.name} has "
+        raise LrbenchError(f"predictions have {rest[-1]} logits per position but task {task.name} has "
                          f"{k} classes")
-    raise ScoreError(f"predictions are [N, {', '.join(map(str, rest))}] per sample but task {task.name} "
+    raise LrbenchError(f"predictions are [N, {', '.join(map(str, rest))}] per sample but task {task.name} "
                      f"needs class ids [N, {expect[1:-1]}] or logits [N, {expect[1:-1]}, {k}]")
 
 
@@ -203,22 +200,18 @@ def score_dataset(path: str | Path, predictions: Any, split: str = "test",
 
     Returns ``{"task", "split", "num_samples", "per_batch", "metrics": {name: value}}`` plus
     ``"breakdowns"`` for tagging tasks. ``per_batch=None`` is exact over the split; ``per_batch=B``
-    is the paper's protocol (see ``lrbench.metrics``). Raises ``ScoreError`` (a ``ValueError``)
+    is the paper's protocol (see ``lrbench.metrics``). Raises ``LrbenchError`` (a ``ValueError``)
     when the predictions do not fit the split, and ``ValueError`` from ``lrbench.metrics`` for
     NaN/inf predictions or out-of-range class ids.
     """
     from lrbench.dataset import open_dataset
-    from lrbench.manifest import ManifestError
 
     if per_batch is not None:
         per_batch = M._check_batch_size(per_batch)
-    try:
-        ds = open_dataset(path)
-    except ManifestError as exc:
-        raise ScoreError(str(exc)) from None
+    ds = open_dataset(path)
     try:
         if split not in ds.splits:
-            raise ScoreError(f"split {split!r} is not in {path}; it has {', '.join(ds.splits)}")
+            raise LrbenchError(f"split {split!r} is not in {path}; it has {', '.join(ds.splits)}")
         view = ds[split]
         task = ds.task
         names = _metric_names(task)
@@ -226,7 +219,7 @@ def score_dataset(path: str | Path, predictions: Any, split: str = "test",
         def layout_of(shape: tuple[int, ...]) -> tuple[int, ...]:
             if len(shape) == 0 or shape[0] != n:
                 got = shape[0] if shape else "a scalar, no"
-                raise ScoreError(f"predictions hold {got} samples but split {split} of {task.name} has {n}")
+                raise LrbenchError(f"predictions hold {got} samples but split {split} of {task.name} has {n}")
             return _layout(task, shape[1:])[0]
 
         with open_predictions(predictions, layout_of) as pred:
@@ -256,7 +249,7 @@ def _score(view, task, names, pred, layout, split, per_batch) -> dict:
             width = p.shape[1]
             if lengths.max() > width:
                 i = int(np.argmax(lengths))
-                raise ScoreError(f"predictions cover {width} positions per sample but sample "
+                raise LrbenchError(f"predictions cover {width} positions per sample but sample "
                                  f"{start + i} of split {split} has length {int(lengths[i])}")
             w = min(width, target.shape[1])
             p, target = p[:, :w], target[:, :w]

@@ -21,7 +21,8 @@ torch = pytest.importorskip("torch")
 
 import lrbench  # noqa: E402
 from lrbench import metrics as M  # noqa: E402
-from lrbench.evaluate import (EvaluateError, _Batches, _pack, _Source, _unpack_merge, _lr_factor,  # noqa: E402
+from lrbench.errors import LrbenchError  # noqa: E402
+from lrbench.evaluate import (_Batches, _pack, _Source, _unpack_merge, _lr_factor,  # noqa: E402
                               default_preset, evaluate, results_markdown)
 from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
 
@@ -160,11 +161,11 @@ def test_resume_continues_at_the_checkpoint_and_matches(tmp_path):
 def test_a_run_directory_refuses_other_settings(tmp_path):
     preset = fixed_preset({"length": 32}, {"dlr": dict(DLR, d_model=16)}, lr=3e-3, steps=4, batch=4, val=8, test=8)
     evaluate("dlr", ["cumsum"], preset, out=tmp_path / "run", device="cpu")
-    with pytest.raises(EvaluateError, match="seed") as err:
+    with pytest.raises(LrbenchError, match="seed") as err:
         evaluate("dlr", ["cumsum"], preset, out=tmp_path / "run", device="cpu", seed=1)
     assert err.value.code == 2
     other = fixed_preset({"length": 32}, {"dlr": dict(DLR, d_model=16)}, lr=1e-3, steps=4, batch=4, val=8, test=8)
-    with pytest.raises(EvaluateError, match="train"):
+    with pytest.raises(LrbenchError, match="train"):
         evaluate("dlr", ["cumsum"], other, out=tmp_path / "run", device="cpu")
 
 

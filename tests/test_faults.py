@@ -13,7 +13,7 @@ Each kind of fault is a table or a parametrisation; add a row to test one more c
                    directory, a symlinked shard, links planted as lock or temporary files.
   attributes       a shard edited or copied from another dataset: refused when it is opened.
   BAD_MANIFESTS    manifests a reader must refuse before reading anything: one line, exit 3 from
-                   `verify`, exit 2 from `show` and `score`, ManifestError from `open_dataset`, and
+                   `verify`, exit 2 from `show` and `score`, LrbenchError from `open_dataset`, and
                    no hang (a shard range that does not tile its split used to loop forever).
   signals          `generate` killed at random points (several seeds and signals): no process
                    outlives it, and a rerun completes the same bytes.
@@ -42,7 +42,7 @@ import pytest
 import lrbench
 from lrbench.cli import main
 from lrbench.generate import generate
-from lrbench.manifest import ManifestError
+from lrbench.errors import LrbenchError
 from lrbench.storage import sha256_file
 
 TASK, LENGTH = "cumsum", 16
@@ -271,7 +271,7 @@ def test_hostile_hdf5_constructs_are_refused(dataset, run, name, plant, says):
     with h5py.File(dataset / VAL0, "r") as f:
         assert (f["inputs"][0] == 7.0).all(), "the construct does read outside bytes"
     one_line(*run("verify", dataset), 3, VAL0, says)
-    with pytest.raises(ManifestError, match=says):
+    with pytest.raises(LrbenchError, match=says):
         lrbench.open_dataset(dataset)["val"][0]
     one_line(*run("show", dataset, "--split", "val", "--index", "3"), 2, VAL0, says)
 
@@ -291,7 +291,7 @@ def test_shard_names_that_leave_the_directory_are_refused(dataset, run, where):
     write_manifest(dataset, manifest)
     (dataset / VAL0).unlink()
     one_line(*run("verify", dataset), 3, "plain file name")
-    with pytest.raises(ManifestError, match="plain file name"):
+    with pytest.raises(LrbenchError, match="plain file name"):
         lrbench.open_dataset(dataset)
     one_line(*run("show", dataset, "--split", "val"), 2, "plain file name")
 
@@ -301,7 +301,7 @@ def test_a_symlinked_shard_is_refused(dataset, run):
     (dataset / VAL0).unlink()
     (dataset / VAL0).symlink_to(outside)
     one_line(*run("verify", dataset), 3, VAL0, "symbolic link")
-    with pytest.raises(ManifestError, match="symbolic link"):
+    with pytest.raises(LrbenchError, match="symbolic link"):
         lrbench.open_dataset(dataset)["val"][0]
 
 
@@ -364,7 +364,7 @@ def set_attr(key, value):
 def test_shard_attributes_are_checked_when_a_shard_is_opened(dataset, run, key, value):
     set_attr(key, value)(dataset / VAL1)
     seal(dataset, VAL1)
-    with pytest.raises(ManifestError, match=f"{VAL1}: attribute {key}"):
+    with pytest.raises(LrbenchError, match=f"{VAL1}: attribute {key}"):
         lrbench.open_dataset(dataset)["val"][12]
     one_line(*run("verify", dataset), 3, VAL1, f"attribute {key}")
 
@@ -376,7 +376,7 @@ def test_a_shard_of_another_dataset_is_refused(dataset, tmp_path):
     seal(dataset, VAL1)
     view = lrbench.open_dataset(dataset)["val"]
     assert view[3]["inputs"].shape == (LENGTH, 3), "the other shards still read"
-    with pytest.raises(ManifestError, match="attribute seed is 4, expected 0"):
+    with pytest.raises(LrbenchError, match="attribute seed is 4, expected 0"):
         view[12]
 
 
@@ -440,7 +440,7 @@ def test_malformed_manifests_are_one_line_errors(dataset, run, tmp_path, name, m
     mutate(manifest)
     write_manifest(dataset, manifest)
     one_line(*run("verify", dataset), 3, says)
-    with pytest.raises(ManifestError, match="manifest.json"):
+    with pytest.raises(LrbenchError, match="manifest.json"):
         lrbench.open_dataset(dataset)
     one_line(*run("show", dataset, "--split", "test", "--index", "15"), 2, says)
     np.save(tmp_path / "zeros.npy", np.zeros((20, LENGTH, 1), np.float32))

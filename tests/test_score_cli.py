@@ -15,7 +15,8 @@ from lrbench import registry
 from lrbench.cli import cli, main
 from lrbench.generate import generate
 from lrbench.registry import Feature, TaskSpec
-from lrbench.scoring import ScoreError, score_dataset
+from lrbench.errors import LrbenchError
+from lrbench.scoring import score_dataset
 
 sk = pytest.importorskip("sklearn.metrics")
 
@@ -338,7 +339,7 @@ def test_image_task_macro_metrics_and_sequence_view(toy_tasks, tmp_path, view):
 def test_image_task_rejects_other_shapes(toy_tasks, tmp_path):
     directory = make_toy(tmp_path, "toy-image", n=3)
     for shape in [(3, 6, 5), (3, 35), (3, 36, 2), (3, 6, 6, 4)]:
-        with pytest.raises(ScoreError):
+        with pytest.raises(LrbenchError):
             score_dataset(directory, np.zeros(shape, dtype=np.int64))
 
 
@@ -420,7 +421,7 @@ def test_npz_shapes_are_checked_from_their_headers_before_loading(shift_dir, tmp
     assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
     tracemalloc.start()
     try:
-        with pytest.raises(ScoreError, match=r"needs \[N, 32, 8\]"):
+        with pytest.raises(LrbenchError, match=r"needs \[N, 32, 8\]"):
             score_dataset(shift_dir, tmp_path / "bomb.npz")
         _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import lrbench
-from lrbench.generate import DirLock, GenerateError, generate, one_blas_thread, plan_shards, select_shards
+from lrbench.errors import LrbenchError
+from lrbench.generate import DirLock, generate, one_blas_thread, plan_shards, select_shards
 from lrbench.storage import CHUNK_BYTES, sha256_file, write_shard
 
 SIZES = {"val": 37, "test": 23}
@@ -160,7 +161,7 @@ def test_shard_selection_specs():
     assert select_shards(jobs, "1/2") == [jobs[1], jobs[3]]
     assert select_shards(jobs, "0,2-3") == [jobs[0], jobs[2], jobs[3]]
     for bad in ("2/2", "x", "0-9", "3-1"):
-        with pytest.raises(GenerateError):
+        with pytest.raises(LrbenchError):
             select_shards(jobs, bad)
 
 
@@ -171,14 +172,14 @@ def test_adding_a_split_later_keeps_the_others(tmp_path):
     result = generate(task, tmp_path / "d", sizes={"train": 8}, shard_size=4)
     assert list(result.manifest["splits"]) == ["train", "val", "test"]
     assert sha256_file(tmp_path / "d" / "val-00000-of-00002.h5") == before
-    with pytest.raises(GenerateError, match="already has 12 samples"):
+    with pytest.raises(LrbenchError, match="already has 12 samples"):
         generate(task, tmp_path / "d", sizes={"val": 13})
 
 
 def test_refuses_another_dataset_in_the_directory(tmp_path):
     build(tmp_path, "cumsum", "d")
     other = lrbench.get_task("cumsum", length=32)
-    with pytest.raises(GenerateError, match="holds another dataset"):
+    with pytest.raises(LrbenchError, match="holds another dataset"):
         generate(other, tmp_path / "d", seed=1, sizes=SIZES)
     replaced = generate(other, tmp_path / "d", seed=1, sizes={"val": 3}, force=True)
     assert replaced.manifest["seed"] == 1 and len(list((tmp_path / "d").glob("*.h5"))) == 1
@@ -189,9 +190,9 @@ def test_lock_refuses_a_second_writer(tmp_path):
     d.mkdir()
     held = DirLock(d, shared=False)
     try:
-        with pytest.raises(GenerateError, match=r"is being written by lrbench generate \(pid"):
+        with pytest.raises(LrbenchError, match=r"is being written by lrbench generate \(pid"):
             build(tmp_path, "cumsum", "d")
-        with pytest.raises(GenerateError, match="is being written"):
+        with pytest.raises(LrbenchError, match="is being written"):
             build(tmp_path, "cumsum", "d", shards="0")
     finally:
         held.close()
@@ -201,9 +202,9 @@ def test_lock_refuses_a_second_writer(tmp_path):
 def test_bad_requests(tmp_path):
     (tmp_path / "file").write_text("x")
     task = lrbench.get_task("cumsum", length=16)
-    with pytest.raises(GenerateError, match="is not a directory"):
+    with pytest.raises(LrbenchError, match="is not a directory"):
         generate(task, tmp_path / "file", sizes=SIZES)
-    with pytest.raises(GenerateError, match="must be positive"):
+    with pytest.raises(LrbenchError, match="must be positive"):
         generate(task, tmp_path / "d", sizes={"val": 0})
     assert (tmp_path / "file").read_text() == "x"
 
