@@ -22,10 +22,9 @@ import h5py
 import numpy as np
 
 from lrbench import manifest as manifest_mod
-from lrbench.generate import sample_digest
 from lrbench.errors import LrbenchError
 from lrbench.registry import Task, config_dict, config_json, get_task
-from lrbench.storage import SHARD_FORMAT, attrs_of, describe_file, open_shard_file, sha256_file
+from lrbench.storage import SHARD_FORMAT, attrs_of, describe_file, open_shard_file, sample_digest, sha256_file
 
 
 MAX_OPEN_SHARDS = 16  # HDF5 files a split keeps open (least recently used ones are closed)

@@ -55,12 +55,12 @@ from lrbench import metrics as M
 from lrbench.errors import RUNTIME, LrbenchError
 from lrbench.presets import HIGHER, Preset, Setting, get_preset
 from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
+from lrbench.seeding import epoch_order
 from lrbench.storage import atomic_write_bytes
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
 BASELINES = ("dlr", "dlr-prod", "dss", "attention", "local-attention")  # lrbench.baselines.MODELS
 CHECKPOINT_FORMAT = 1
-EPOCH_KEY = 2000  # spawn-key slot of the per-epoch train order (not a split id, not FIXED_KEY)
 
 
 def _torch():
@@ -230,9 +230,7 @@ class _Source:
             return i
         epoch, j = divmod(i, self.epoch_size)
         if self._order is None or self._order[0] != epoch:
-            key = (REGISTRY[self.task_name].id, EPOCH_KEY, epoch)
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
-            self._order = (epoch, rng.permutation(self.epoch_size))
+            self._order = (epoch, epoch_order(REGISTRY[self.task_name].id, self.seed, epoch, self.epoch_size))
         return int(self._order[1][j])
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
@@ -320,47 +318,16 @@ def _accumulators(task: Task, view: View, per_batch: int | None) -> dict[str, An
     return {m: M.make_accumulator(m, per_batch, **kw) for m in task.spec.metrics}
 
 
-def _pack(acc) -> np.ndarray:
-    """An accumulator's state as float64 numbers that merge by `_unpack_merge`."""
-    if isinstance(acc, M.R2Accumulator):
-        return np.array([acc.count, acc.mean, acc.m2, acc.sse], dtype=np.float64)
-    if isinstance(acc, M.AccuracyAccumulator):
-        return np.array([acc.correct, acc.count], dtype=np.float64)
-    if isinstance(acc, M.BatchMeanAccumulator):
-        return np.array([acc.weighted_sum, acc.weight, acc.batches], dtype=np.float64)
-    if isinstance(acc, M.ConfusionAccumulator):
-        return acc.matrix.astype(np.float64).ravel()
-    raise TypeError(f"cannot merge {type(acc).__name__} across ranks")
-
-
-def _unpack_merge(acc, states: list[np.ndarray]):
-    """Reset `acc` to the merge of the packed `states` (one per rank, in rank order)."""
-    if isinstance(acc, M.R2Accumulator):
-        acc.count, acc.mean, acc.m2, acc.sse = 0, 0.0, 0.0, 0.0
-        for s in states:
-            part = M.R2Accumulator()
-            part.count, part.mean, part.m2, part.sse = int(s[0]), float(s[1]), float(s[2]), float(s[3])
-            acc.merge(part)
-    elif isinstance(acc, M.AccuracyAccumulator):
-        acc.correct, acc.count = (int(sum(s[i] for s in states)) for i in (0, 1))
-    elif isinstance(acc, M.BatchMeanAccumulator):
-        acc.weighted_sum = float(sum(s[0] for s in states))
-        acc.weight, acc.batches = (int(sum(s[i] for s in states)) for i in (1, 2))
-    else:
-        acc.matrix = np.rint(sum(states)).astype(np.int64).reshape(acc.matrix.shape)
-    return acc
-
-
 def _merge_ranks(torch, ctx: Dist, accs: dict[str, Any]) -> None:
     if ctx.world == 1:
         return
     import torch.distributed as dist
 
     for acc in accs.values():
-        local = torch.from_numpy(_pack(acc)).to(ctx.device)
+        local = torch.from_numpy(acc.pack()).to(ctx.device)
         parts = [torch.empty_like(local) for _ in range(ctx.world)]
         dist.all_gather(parts, local)
-        _unpack_merge(acc, [p.cpu().numpy() for p in parts])
+        acc.merge_packed([p.cpu().numpy() for p in parts])
 
 
 # ---------------------------------------------------------------------------------------------

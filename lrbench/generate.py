@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import hashlib
 import json
 import math
 import multiprocessing
@@ -35,8 +34,8 @@ from lrbench.errors import RUNTIME, LrbenchError
 from lrbench.manifest import MAX_SEED, MAX_SHARDS
 from lrbench.registry import Task, config_dict, config_json, get_task
 from lrbench.seeding import SPLITS
-from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sha256_file,
-                             shard_name, write_shard)
+from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sample_digest,
+                             sha256_file, shard_name, write_shard)
 
 LOCK = ".lock"
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -160,12 +159,6 @@ def _ints(parts, spec) -> list[int]:
         return [int(p) for p in parts]
     except ValueError:
         raise LrbenchError(f"--shards must look like 3, 0-9, 0,4,7 or K/N (got {spec!r})") from None
-
-
-def sample_digest(inputs: np.ndarray, dtype: str) -> np.ndarray:
-    """16-byte blake2b of a sample's inputs in their on-disk dtype: equal digests, equal inputs."""
-    tokens = np.ascontiguousarray(inputs, dtype=dtype)
-    return np.frombuffer(hashlib.blake2b(tokens.tobytes(), digest_size=16).digest(), np.uint8)
 
 
 def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: Callable[[], None] | None = None):

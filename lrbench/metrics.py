@@ -26,6 +26,10 @@ ignored the metric is undefined, and we raise rather than return nan so that a b
 pass silently. Exact R² on targets with zero variance is undefined too and raises; the per-batch
 protocol floors the variance instead, as the paper did.
 
+Across processes (DDP ranks, workers) an accumulator travels as numbers: ``acc.pack()`` is its state
+as a float64 vector, and ``acc.merge_packed([state_0, state_1, ...])`` makes it the merge of those
+states, equal to one accumulator that saw every rank's batches.
+
     >>> import numpy as np
     >>> y = np.array([[0.0, 1.0, 2.0, 3.0]])
     >>> round(r2(y + 0.5, y), 3)       # 1 - 4*0.25 / 5
@@ -233,6 +237,19 @@ class R2Accumulator:
         self.sse += other.sse
         return self
 
+    def pack(self) -> np.ndarray:
+        """The state as float64 numbers, to be sent between processes (see ``merge_packed``)."""
+        return np.array([self.count, self.mean, self.m2, self.sse], dtype=np.float64)
+
+    def merge_packed(self, states: list[np.ndarray]) -> "R2Accumulator":
+        """Become the merge of packed states (one per rank, in rank order)."""
+        self.count, self.mean, self.m2, self.sse = 0, 0.0, 0.0, 0.0
+        for s in states:
+            part = R2Accumulator()
+            part.count, part.mean, part.m2, part.sse = int(s[0]), float(s[1]), float(s[2]), float(s[3])
+            self.merge(part)
+        return self
+
     def result(self) -> float:
         if self.count == 0:
             raise _empty_error("element")
@@ -262,6 +279,13 @@ class AccuracyAccumulator:
     def merge(self, other: "AccuracyAccumulator") -> "AccuracyAccumulator":
         self.correct += other.correct
         self.count += other.count
+        return self
+
+    def pack(self) -> np.ndarray:
+        return np.array([self.correct, self.count], dtype=np.float64)
+
+    def merge_packed(self, states: list[np.ndarray]) -> "AccuracyAccumulator":
+        self.correct, self.count = (int(sum(s[i] for s in states)) for i in (0, 1))
         return self
 
     def result(self) -> float:
@@ -298,6 +322,15 @@ class ConfusionAccumulator:
         self._grow(int(max(ids.max(), tv.max())) + 1)
         c = self.matrix.shape[0]
         self.matrix += np.bincount(tv * c + ids, minlength=c * c).reshape(c, c)
+        return self
+
+    def pack(self) -> np.ndarray:
+        """The matrix as float64 numbers; every rank's matrix must have the same size (give
+        ``num_classes``)."""
+        return self.matrix.astype(np.float64).ravel()
+
+    def merge_packed(self, states: list[np.ndarray]) -> "ConfusionAccumulator":
+        self.matrix = np.rint(sum(states)).astype(np.int64).reshape(self.matrix.shape)
         return self
 
     def merge(self, other: "ConfusionAccumulator") -> "ConfusionAccumulator":
@@ -437,6 +470,14 @@ class BatchMeanAccumulator:
             self.weighted_sum += value * t.shape[0]
             self.weight += t.shape[0]
             self.batches += 1
+        return self
+
+    def pack(self) -> np.ndarray:
+        return np.array([self.weighted_sum, self.weight, self.batches], dtype=np.float64)
+
+    def merge_packed(self, states: list[np.ndarray]) -> "BatchMeanAccumulator":
+        self.weighted_sum = float(sum(s[0] for s in states))
+        self.weight, self.batches = (int(sum(s[i] for s in states)) for i in (1, 2))
         return self
 
     def result(self) -> float:

@@ -3,7 +3,8 @@
 Every sample is a pure function of (task, config, seed, split, index): its generator is built from
 ``SeedSequence(seed, spawn_key=(task_id, split_id, index))``. The "fixed" structure of the fixed
 variants (SelectFixed positions, SolveFixed matrix) uses the key ``(task_id, FIXED_KEY)``, which
-no split can produce because split ids are 0..2.
+no split can produce because split ids are 0..2. The order in which a finite train split is read in
+epoch e (``lrbench evaluate``, ``lrbench.torch_data``) uses ``(task_id, EPOCH_KEY, e)``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 FIXED_KEY = 1000  # spawn-key slot of the per-task fixed structure; not a split id
+EPOCH_KEY = 2000  # spawn-key slot of the per-epoch train order; neither a split id nor FIXED_KEY
 
 
 def split_id(split: str) -> int:
@@ -39,3 +41,15 @@ def fixed_rng(task_id: int, seed: int) -> np.random.Generator:
     """The generator of a task's fixed structure: same for every split and index."""
     ss = np.random.SeedSequence(check_seed(seed), spawn_key=(task_id, FIXED_KEY))
     return np.random.Generator(np.random.PCG64(ss))
+
+
+def epoch_order(task_id: int, seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of a finite split's n samples in epoch ``epoch``: a permutation of 0..n-1 that
+    depends on (task, seed, epoch) only, so a resumed run reads the same order.
+
+    >>> a = epoch_order(12, 0, 0, 5)
+    >>> sorted(a.tolist()), a.tolist() == epoch_order(12, 0, 0, 5).tolist()
+    ([0, 1, 2, 3, 4], True)
+    """
+    ss = np.random.SeedSequence(check_seed(seed), spawn_key=(task_id, EPOCH_KEY, int(epoch)))
+    return np.random.Generator(np.random.PCG64(ss)).permutation(n)

@@ -20,9 +20,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lrbench  # noqa: E402
-from lrbench import metrics as M  # noqa: E402
 from lrbench.errors import LrbenchError  # noqa: E402
-from lrbench.evaluate import (_Batches, _pack, _Source, _unpack_merge, _lr_factor,  # noqa: E402
+from lrbench.evaluate import (_Batches, _Source, _lr_factor,  # noqa: E402
                               default_preset, evaluate, results_markdown)
 from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
 
@@ -222,30 +221,6 @@ def test_a_steps_samples_do_not_depend_on_world_size():
         assert np.array_equal(whole["inputs"], np.concatenate(parts))
         expect = np.stack([task.sample(i, "train", 0)["inputs"] for i in range(8 * key, 8 * key + 8)])
         assert np.array_equal(whole["inputs"], expect)
-
-
-@pytest.mark.parametrize("metric,per_batch", [("r2", None), ("r2", 4), ("token_accuracy", None),
-                                              ("macro_f1", None), ("macro_accuracy", 4)])
-def test_accumulators_merge_across_ranks_exactly(metric, per_batch):
-    rng = np.random.default_rng(0)
-    if metric == "r2":
-        target = rng.normal(size=(16, 10, 2))
-        pred = target + rng.normal(size=target.shape) * 0.3
-        kw = {}
-    else:
-        target = rng.integers(0, 3, size=(16, 20))
-        target[:, :3] = -100
-        pred = np.where(rng.random(target.shape) < 0.7, np.maximum(target, 0), rng.integers(0, 3, target.shape))
-        kw = {"num_classes": 3}
-    whole = M.make_accumulator(metric, per_batch, **kw)
-    ranks = [M.make_accumulator(metric, per_batch, **kw) for _ in range(2)]
-    for b in range(4):  # batches of 4 samples, alternating between two ranks
-        sl = slice(4 * b, 4 * b + 4)
-        whole.update(pred[sl], target[sl])
-        ranks[b % 2].update(pred[sl], target[sl])
-    merged = _unpack_merge(M.make_accumulator(metric, per_batch, **kw), [_pack(r) for r in ranks])
-    assert merged.result() == pytest.approx(whole.result(), rel=1e-12, abs=1e-12)
-    assert ranks[0].result() != pytest.approx(whole.result(), rel=1e-9)  # the merge did something
 
 
 def test_lr_schedules():

@@ -377,3 +377,27 @@ def test_torch_tensors_are_accepted():
     acc = M.ConfusionAccumulator()
     acc.update(tl[:5], tt[:5]).update(tl[5:], tt[5:])
     assert acc.macro_accuracy() == pytest.approx(M.macro_accuracy(logits, target), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric,per_batch", [("r2", None), ("r2", 4), ("token_accuracy", None),
+                                              ("macro_f1", None), ("macro_accuracy", 4)])
+def test_accumulators_merge_across_ranks_exactly(metric, per_batch):
+    rng = np.random.default_rng(0)
+    if metric == "r2":
+        target = rng.normal(size=(16, 10, 2))
+        pred = target + rng.normal(size=target.shape) * 0.3
+        kw = {}
+    else:
+        target = rng.integers(0, 3, size=(16, 20))
+        target[:, :3] = -100
+        pred = np.where(rng.random(target.shape) < 0.7, np.maximum(target, 0), rng.integers(0, 3, target.shape))
+        kw = {"num_classes": 3}
+    whole = M.make_accumulator(metric, per_batch, **kw)
+    ranks = [M.make_accumulator(metric, per_batch, **kw) for _ in range(2)]
+    for b in range(4):  # batches of 4 samples, alternating between two ranks
+        sl = slice(4 * b, 4 * b + 4)
+        whole.update(pred[sl], target[sl])
+        ranks[b % 2].update(pred[sl], target[sl])
+    merged = M.make_accumulator(metric, per_batch, **kw).merge_packed([r.pack() for r in ranks])
+    assert merged.result() == pytest.approx(whole.result(), rel=1e-12, abs=1e-12)
+    assert ranks[0].result() != pytest.approx(whole.result(), rel=1e-9)  # the merge did something
