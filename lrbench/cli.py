@@ -153,8 +153,8 @@ def generate(task, size, length, settings, seed, out, splits, counts, shard_size
                  shards=shards, force=force, progress=Progress(f"{t.name}"))
     click.echo(f"{directory}: wrote {len(result.written)} shard(s), kept {len(result.skipped)} complete one(s)")
     if result.manifest:
-        total = sum(e["num_samples"] for e in result.manifest["splits"].values())
-        click.echo(f"{directory}: complete, {total} samples in {', '.join(result.manifest['splits'])}; manifest written")
+        click.echo(f"{directory}: complete, {result.manifest.num_samples} samples in "
+                   f"{', '.join(result.manifest.splits)}; manifest written")
     else:
         click.echo(f"{directory}: {len(result.missing)} shard(s) still missing; rerun without --shards "
                    "(or finish the other jobs) to write the manifest")

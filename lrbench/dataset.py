@@ -24,7 +24,9 @@ import numpy as np
 from lrbench import manifest as manifest_mod
 from lrbench.errors import LrbenchError
 from lrbench.registry import Task, config_dict, config_json, get_task
-from lrbench.storage import SHARD_FORMAT, attrs_of, describe_file, open_shard_file, sample_digest, sha256_file
+from lrbench.manifest import SplitInfo
+from lrbench.storage import (SHARD_FORMAT, ShardInfo, attrs_of, describe_file, open_shard_file, sample_digest,
+                             sha256_file)
 
 
 MAX_OPEN_SHARDS = 16  # HDF5 files a split keeps open (least recently used ones are closed)
@@ -39,14 +41,14 @@ class Split:
     MAX_OPEN_SHARDS shards stay open at a time.
     """
 
-    def __init__(self, directory: Path, name: str, entry: dict, task: Task, seed: int):
+    def __init__(self, directory: Path, name: str, entry: SplitInfo, task: Task, seed: int):
         self.directory = directory
         self.name = name
         self.task, self.seed = task, seed
         self.features = task.features
-        self.shards = entry["shards"]
-        self._starts = [s["first_index"] for s in self.shards]
-        self._len = entry["num_samples"]
+        self.shards = entry.shards
+        self._starts = [s.first_index for s in self.shards]
+        self._len = entry.num_samples
         self._files: OrderedDict[int, h5py.File] = OrderedDict()
         self._pid = os.getpid()
 
@@ -94,7 +96,7 @@ class Split:
         while i < stop:
             k = bisect.bisect_right(self._starts, i) - 1
             shard = self.shards[k]
-            j0, j1 = i - shard["first_index"], min(stop, shard["first_index"] + shard["num_samples"]) - shard["first_index"]
+            j0, j1 = i - shard.first_index, min(stop, shard.first_index + shard.num_samples) - shard.first_index
             f = self._file(k)
             for name in list(self.features) + (["lengths"] if "lengths" in f else []):
                 parts.setdefault(name, []).append(f[name][j0:j1])
@@ -131,23 +133,27 @@ class Dataset:
         self.path = Path(path)
         self.manifest = manifest_mod.read(self.path)
         try:
-            self.task = get_task(self.manifest["task"], **self.manifest["config"])
+            self.task = get_task(self.manifest.task, **self.manifest.config)
         except ValueError as exc:
             raise LrbenchError(f"{self.path / manifest_mod.MANIFEST}: {exc}") from None
+        said, known = (self.manifest.task_id, self.manifest.kind), (self.task.id, self.task.kind)
+        if said != known:
+            raise LrbenchError(f"{self.path / manifest_mod.MANIFEST}: task {self.task.name} is id {known[0]}, kind "
+                               f"{known[1]}; the manifest says id {said[0]}, kind {said[1]}")
         self.config = self.task.config
-        self.seed = self.manifest["seed"]
-        self.splits = list(self.manifest["splits"])
+        self.seed = self.manifest.seed
+        self.splits = list(self.manifest.splits)
         self._views: dict[str, Split] = {}
 
     def __getitem__(self, split: str) -> Split:
-        if split not in self.manifest["splits"]:
+        if split not in self.manifest.splits:
             raise KeyError(f"split {split!r} is not in {self.path}; it has {', '.join(self.splits)}")
         if split not in self._views:
-            self._views[split] = Split(self.path, split, self.manifest["splits"][split], self.task, self.seed)
+            self._views[split] = Split(self.path, split, self.manifest.splits[split], self.task, self.seed)
         return self._views[split]
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{s}={self.manifest['splits'][s]['num_samples']}" for s in self.splits)
+        sizes = ", ".join(f"{s}={self.manifest.splits[s].num_samples}" for s in self.splits)
         return f"Dataset({str(self.path)!r}, task={self.task.name!r}, {sizes})"
 
     def close(self) -> None:
@@ -161,15 +167,15 @@ def open_dataset(path: str | Path) -> Dataset:
 
 # --- verification -----------------------------------------------------------------------------
 
-def shard_problems(f: h5py.File, task: Task, seed: int, split: str, shard: dict) -> list[str]:
+def shard_problems(f: h5py.File, task: Task, seed: int, split: str, shard: ShardInfo) -> list[str]:
     """What is wrong with an open shard, given its manifest entry: attributes that disagree with the
     manifest, and fields that are not plain datasets of this very file (links, external storage and
     virtual datasets read bytes from elsewhere) or not of the declared dtype and shape."""
-    name, n = shard["file"], shard["num_samples"]
+    name, n = shard.file, shard.num_samples
     out = []
     attrs = attrs_of(f)
     want = {"format_version": SHARD_FORMAT, "task": task.name, "seed": seed, "split": split,
-            "first_index": shard["first_index"], "num_samples": n}
+            "first_index": shard.first_index, "num_samples": n}
     for key, value in want.items():
         got = attrs.get(key)
         if type(got) is not type(value) or got != value:
@@ -208,9 +214,9 @@ def shard_problems(f: h5py.File, task: Task, seed: int, split: str, shard: dict)
     return out
 
 
-def open_checked(directory: Path, shard: dict, task: Task, seed: int, split: str) -> h5py.File:
+def open_checked(directory: Path, shard: ShardInfo, task: Task, seed: int, split: str) -> h5py.File:
     """A shard of a dataset opened for reading once it passed ``shard_problems``; LrbenchError if not."""
-    path = directory / shard["file"]
+    path = directory / shard.file
     try:
         f = open_shard_file(path)
     except FileNotFoundError:
@@ -220,7 +226,7 @@ def open_checked(directory: Path, shard: dict, task: Task, seed: int, split: str
     try:
         problems = shard_problems(f, task, seed, split, shard)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        problems = [f"{shard['file']}: unreadable ({exc})"]
+        problems = [f"{shard.file}: unreadable ({exc})"]
     if problems:
         f.close()
         raise LrbenchError(f"{directory}{os.sep}{problems[0]}")
@@ -243,11 +249,11 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
         return [str(exc)]
     problems: list[str] = []
     digests: dict[str, np.ndarray] = {}
-    total = sum(e["num_samples"] for e in ds.manifest["splits"].values()) if deep else 0
+    total = ds.manifest.num_samples if deep else 0
     done = 0
     for split in ds.splits:
-        for shard in ds.manifest["splits"][split]["shards"]:
-            name, file = shard["file"], directory / shard["file"]
+        for shard in ds.manifest.splits[split].shards:
+            name, file = shard.file, directory / shard.file
             try:
                 st = os.lstat(file)
             except FileNotFoundError:
@@ -256,11 +262,11 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
             if not stat.S_ISREG(st.st_mode):
                 problems.append(f"{name}: is {describe_file(st.st_mode)}; shards are regular files of the directory")
                 continue
-            if st.st_size != shard["bytes"]:
-                problems.append(f"{name}: {st.st_size} bytes, manifest says {shard['bytes']} (truncated or replaced)")
+            if st.st_size != shard.bytes:
+                problems.append(f"{name}: {st.st_size} bytes, manifest says {shard.bytes} (truncated or replaced)")
                 continue
             try:
-                intact = sha256_file(file) == shard["sha256"]
+                intact = sha256_file(file) == shard.sha256
             except OSError as exc:
                 problems.append(f"{name}: unreadable ({exc.strerror or exc})")
                 continue
@@ -278,21 +284,21 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
         for split in ds.splits:
             view = ds[split]
             for k, shard in enumerate(view.shards):
-                n = shard["num_samples"]
+                n = shard.num_samples
                 picks = range(n) if per_shard is None or per_shard >= n else np.unique(
                     np.linspace(0, n - 1, max(1, per_shard)).round().astype(int))
                 stored_digests = view._file(k)["digest"][:] if ds.task.spec.digest else None
                 for j in picks:
-                    i = shard["first_index"] + int(j)
+                    i = shard.first_index + int(j)
                     stored, fresh = view[i], ds.task.sample(i, split, ds.seed)
                     for name, f in ds.task.features.items():
                         if not np.array_equal(stored[name], np.asarray(fresh[name]).astype(f.dtype)):
-                            problems.append(f"{shard['file']}: sample {i} field {name} differs from a fresh generation")
+                            problems.append(f"{shard.file}: sample {i} field {name} differs from a fresh generation")
                             break
                     if stored_digests is not None:
                         want = sample_digest(stored["inputs"], ds.task.features["inputs"].dtype)
                         if not np.array_equal(stored_digests[int(j)], want):
-                            problems.append(f"{shard['file']}: sample {i} digest does not match its inputs")
+                            problems.append(f"{shard.file}: sample {i} digest does not match its inputs")
                 done += n
                 if progress:
                     progress(done, total)
@@ -301,8 +307,8 @@ def verify(path: str | Path, deep: bool = False, per_shard: int | None = None,
     return problems
 
 
-def _check_shard(file: Path, ds: Dataset, split: str, shard: dict, digests: dict) -> list[str]:
-    name = shard["file"]
+def _check_shard(file: Path, ds: Dataset, split: str, shard: ShardInfo, digests: dict) -> list[str]:
+    name = shard.file
     try:
         with open_shard_file(file) as f:
             out = shard_problems(f, ds.task, ds.seed, split, shard)

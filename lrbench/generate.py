@@ -343,21 +343,21 @@ class Result:
     written: list[str]
     skipped: list[str]
     missing: list[str]  # shards of the dataset still absent or not matching their record (subset runs)
-    manifest: dict | None  # written when the dataset is complete
+    manifest: manifest_mod.Manifest | None  # written when the dataset is complete
 
 
-def _check_same_dataset(directory: Path, task: Task, seed: int, old: dict | None) -> None:
+def _check_same_dataset(directory: Path, task: Task, seed: int, old: manifest_mod.Manifest | None) -> None:
     if old is None:
         return
-    same = (old["task"], old["config"], old["seed"]) == (task.name, config_dict(task.config), seed)
+    same = (old.task, old.config, old.seed) == (task.name, config_dict(task.config), seed)
     if not same:
         raise LrbenchError(
-            f"{directory} holds another dataset ({old['task']}, seed {old['seed']}, config {json.dumps(old['config'])}); "
+            f"{directory} holds another dataset ({old.task}, seed {old.seed}, config {json.dumps(old.config)}); "
             "use another --out, or --force to replace it")
 
 
-def _merge_sizes(directory: Path, old: dict | None, sizes: dict[str, int]) -> dict[str, int]:
-    merged = {s: old["splits"][s]["num_samples"] for s in old["splits"]} if old else {}
+def _merge_sizes(directory: Path, old: manifest_mod.Manifest | None, sizes: dict[str, int]) -> dict[str, int]:
+    merged = {s: entry.num_samples for s, entry in old.splits.items()} if old else {}
     for split, n in sizes.items():
         if split in merged and merged[split] != n:
             raise LrbenchError(
@@ -403,9 +403,9 @@ def generate(task: Task, out: str | Path, *, seed: int = 0, sizes: dict[str, int
         sizes = _merge_sizes(directory, old, sizes)
         jobs = []
         for split, n in sizes.items():
-            if old and split in old["splits"]:  # a complete split keeps the shard layout it was written with
-                entries = old["splits"][split]["shards"]
-                jobs += [ShardJob(split, i, len(entries), s["first_index"], s["num_samples"]) for i, s in enumerate(entries)]
+            if old and split in old.splits:  # a complete split keeps the shard layout it was written with
+                entries = old.splits[split].shards
+                jobs += [ShardJob(split, i, len(entries), s.first_index, s.num_samples) for i, s in enumerate(entries)]
             else:
                 jobs += plan_shards({split: n}, shard_size)
         chosen = jobs if shards is None else select_shards(jobs, shards)
@@ -453,13 +453,12 @@ def attrs_match(attrs: dict, expected: dict) -> bool:
     return all(attrs.get(k) == v for k, v in expected.items())
 
 
-def _listed(manifest: dict | None) -> dict[str, ShardInfo]:
+def _listed(manifest: manifest_mod.Manifest | None) -> dict[str, ShardInfo]:
     """The shards a manifest lists, by file name: the records of datasets written before shards had
     records of their own beside them."""
     if manifest is None:
         return {}
-    return {s["file"]: ShardInfo(s["file"], s["first_index"], s["num_samples"], s["bytes"], s["sha256"])
-            for entry in manifest["splits"].values() for s in entry["shards"]}
+    return {s.file: s for entry in manifest.splits.values() for s in entry.shards}
 
 
 def _kept(directory: Path, job: ShardJob, expected: dict, listed: dict[str, ShardInfo]) -> ShardInfo | None:

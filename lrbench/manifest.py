@@ -1,12 +1,19 @@
 """manifest.json: the one file that says what a dataset directory holds. Only this module writes it.
 
 It is written last, atomically, once every shard exists; its presence means the dataset is complete.
+It is read back as types, checked once here before anything is read through it:
+
+    m = read("data/shift-L512")                  # a Manifest; LrbenchError if it cannot be trusted
+    m.task, m.seed, m.config                     # "shift", 0, {"length": 512, "num_shifts": 8}
+    m.splits["test"].num_samples                 # 6400
+    m.splits["test"].shards[0].sha256            # a storage.ShardInfo
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -21,41 +28,104 @@ FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 64 << 20  # ~100 bytes a shard: room for every split at the most shards
 MAX_SHARDS = 99_999  # per split: shard names have five digits
 MAX_SEED = 2 ** 63 - 1  # stored as a 64-bit integer in every shard
+VERSIONS = ("lrbench", "numpy", "h5py")
 
 
-def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, int]) -> dict:
+@dataclass(frozen=True)
+class FeatureInfo:
+    """A field as stored: dtype, per-sample shape (a ragged field's first axis is its maximum), and
+    the value padding a ragged field."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    ragged: bool
+    pad: int | float
+
+    def to_json(self) -> dict:
+        return {"dtype": self.dtype, "shape": list(self.shape), "ragged": self.ragged, "pad": self.pad}
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """A split: its number of samples and its shards, whose ranges tile 0..num_samples-1 in order."""
+
+    num_samples: int
+    shards: tuple[ShardInfo, ...]
+
+    def to_json(self) -> dict:
+        return {"num_samples": self.num_samples, "shards": [info.to_json() for info in self.shards]}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a dataset directory holds, as ``lrbench generate`` wrote it."""
+
+    versions: dict[str, str]  # lrbench, numpy, h5py
+    task: str
+    task_id: int
+    config: dict  # the task's parameters, as JSON gives them back
+    seed: int
+    kind: str
+    features: dict[str, FeatureInfo]
+    splits: dict[str, SplitInfo]  # in split order
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in every split together."""
+        return sum(entry.num_samples for entry in self.splits.values())
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": self.format_version,
+            "versions": dict(self.versions),
+            "task": self.task,
+            "task_id": self.task_id,
+            "config": self.config,
+            "seed": self.seed,
+            "kind": self.kind,
+            "features": {name: f.to_json() for name, f in self.features.items()},
+            "splits": {split: entry.to_json() for split, entry in self.splits.items()},
+        }
+
+    @classmethod
+    def from_json(cls, m: dict) -> "Manifest":
+        """A manifest from JSON that ``_check`` accepted."""
+        return cls(
+            versions={k: m["versions"][k] for k in VERSIONS}, task=m["task"], task_id=m["task_id"],
+            config=m["config"], seed=m["seed"], kind=m["kind"],
+            features={name: FeatureInfo(f["dtype"], tuple(f["shape"]), f["ragged"], f["pad"])
+                      for name, f in m["features"].items()},
+            splits={split: SplitInfo(entry["num_samples"], tuple(_shard_info(shard) for shard in entry["shards"]))
+                    for split, entry in m["splits"].items()},
+            format_version=m["format_version"])
+
+
+def _shard_info(shard: dict) -> ShardInfo:
+    return ShardInfo(shard["file"], shard["first_index"], shard["num_samples"], shard["bytes"], shard["sha256"])
+
+
+def build(task, seed: int, shards: dict[str, list[ShardInfo]], sizes: dict[str, int]) -> Manifest:
     from lrbench import __version__
     from lrbench.registry import config_dict
 
-    features = {name: f.to_json() for name, f in task.features.items()}
-    return {
-        "format_version": FORMAT_VERSION,
-        "versions": {"lrbench": __version__, "numpy": np.__version__, "h5py": h5py.__version__},
-        "task": task.name,
-        "task_id": task.id,
-        "config": config_dict(task.config),
-        "seed": seed,
-        "kind": task.kind,
-        "features": features,
-        "splits": {
-            split: {
-                "num_samples": sizes[split],
-                "shards": [info.to_json() for info in shards[split]],
-            }
-            for split in shards
-        },
-    }
+    return Manifest(
+        versions={"lrbench": __version__, "numpy": np.__version__, "h5py": h5py.__version__},
+        task=task.name, task_id=task.id, config=config_dict(task.config), seed=seed, kind=task.kind,
+        features={name: FeatureInfo(f.dtype, tuple(f.shape), f.ragged, f.pad) for name, f in task.features.items()},
+        splits={split: SplitInfo(sizes[split], tuple(shards[split])) for split in shards})
 
 
-def write(directory: str | Path, manifest: dict) -> None:
-    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+def write(directory: str | Path, manifest: Manifest) -> None:
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=False) + "\n"
     atomic_write_bytes(Path(directory) / MANIFEST, text.encode())
 
 
-def read(directory: str | Path) -> dict:
+def read(directory: str | Path) -> Manifest:
     """The manifest of a dataset directory, checked once here before anything is read through it:
-    types, splits, shard entries whose ranges tile each split exactly, and shard files named as the
-    writer names them (plain names inside the directory). Raises LrbenchError (code 2; ``verify`` reports it and exits 3)."""
+    types, splits, shard entries whose ranges tile each split exactly, shard files named as the
+    writer names them (plain names inside the directory), features and versions. Raises LrbenchError
+    (code 2; ``verify`` reports it and exits 3)."""
     path = Path(directory) / MANIFEST
     try:
         with os.fdopen(open_regular(path, follow=True), "rb") as f:
@@ -74,7 +144,7 @@ def read(directory: str | Path) -> dict:
         _check(manifest)
     except ValueError as exc:
         raise LrbenchError(f"{path}: {exc}") from None
-    return manifest
+    return Manifest.from_json(manifest)
 
 
 def _read_at_most(f, limit: int) -> bytes:
@@ -113,6 +183,25 @@ def _check(m) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
         _check_split(split, entry)
+    _check_described(m)
+
+
+def _check_described(m: dict) -> None:
+    """What the manifest says about the data besides its shards: versions, task id, kind, features."""
+    versions = m.get("versions")
+    if not isinstance(versions, dict) or not all(isinstance(versions.get(k), str) for k in VERSIONS):
+        raise ValueError(f"'versions' must be a JSON object with the strings {', '.join(VERSIONS)}")
+    if not _is_int(m.get("task_id")):
+        raise ValueError(f"'task_id' must be a JSON integer (got {_kind(m.get('task_id'))})")
+    if not isinstance(m.get("kind"), str):
+        raise ValueError(f"'kind' must be a JSON string (got {_kind(m.get('kind'))})")
+    for name, f in m["features"].items():
+        ok = (isinstance(f, dict) and isinstance(f.get("dtype"), str) and isinstance(f.get("shape"), list)
+              and all(_is_int(n) and n >= 0 for n in f["shape"]) and isinstance(f.get("ragged"), bool)
+              and isinstance(f.get("pad"), (int, float)) and not isinstance(f.get("pad"), bool))
+        if not ok:
+            raise ValueError(f"feature {name!r} must be a JSON object with dtype (string), shape (list of "
+                             "non-negative integers), ragged (boolean) and pad (number)")
 
 
 def _check_split(split: str, entry) -> None:

@@ -202,7 +202,7 @@ def test_adding_a_split_rewrites_a_damaged_shard_of_a_finished_split(dataset, re
     flip_middle_byte(dataset / VAL1)
     result = generate(lrbench.get_task(TASK, length=LENGTH), dataset, sizes={"train": 4}, shard_size=SHARD_SIZE)
     assert VAL1 in result.written
-    assert result.manifest["splits"]["val"] == read_manifest(reference)["splits"]["val"]
+    assert result.manifest.to_json()["splits"]["val"] == read_manifest(reference)["splits"]["val"]
     assert lrbench.dataset.verify(dataset) == []
 
 
@@ -431,6 +431,15 @@ BAD_MANIFESTS = [  # (name, mutate(manifest dict), what the one-line error says)
     ("shard renamed", lambda m: _shard("val", 2)(m).update(file="val-00002-of-00009.h5"), "val-00002-of-00003.h5"),
     ("a shard listed twice", lambda m: m["splits"]["val"]["shards"].__setitem__(1, dict(_shard("val", 0)(m))),
      "starts at sample 0, expected 10"),
+    ("versions missing", lambda m: m.pop("versions"), "'versions' must be a JSON object"),
+    ("a version a number", lambda m: m["versions"].update(numpy=2), "'versions' must be a JSON object"),
+    ("task_id a string", lambda m: m.update(task_id="2"), "'task_id' must be a JSON integer"),
+    ("task_id of another task", lambda m: m.update(task_id=3), "task cumsum is id 2, kind regression; "
+     "the manifest says id 3"),
+    ("kind missing", lambda m: m.pop("kind"), "'kind' must be a JSON string"),
+    ("a feature a list", lambda m: m["features"].update(inputs=[1]), "feature 'inputs' must be a JSON object"),
+    ("a feature's shape negative", lambda m: m["features"]["targets"].update(shape=[-1, 1]),
+     "feature 'targets' must be"),
 ]
 
 

@@ -12,7 +12,8 @@ import pytest
 import lrbench
 from lrbench.errors import LrbenchError
 from lrbench.generate import DirLock, generate, one_blas_thread, plan_shards, select_shards
-from lrbench.storage import CHUNK_BYTES, sha256_file, write_shard
+from lrbench.manifest import read as read_manifest
+from lrbench.storage import CHUNK_BYTES, ShardInfo, sha256_file, write_shard
 
 SIZES = {"val": 37, "test": 23}
 
@@ -76,6 +77,11 @@ def test_shard_layout_and_storage_options(tmp_path):
             assert s["bytes"] == path.stat().st_size and s["sha256"] == sha256_file(path)
     assert (result.directory / "README.md").exists()
     assert not list(result.directory.glob(".*tmp*"))
+    # read back as types, equal to what the writer built
+    typed = read_manifest(result.directory)
+    assert typed == result.manifest and typed.to_json() == m
+    assert typed.splits["val"].shards[1] == ShardInfo(**m["splits"]["val"]["shards"][1])
+    assert typed.features["targets"].shape == (32, 8) and typed.num_samples == sum(SIZES.values())
 
 
 @pytest.mark.parametrize("n", [1, 7, 12])
@@ -128,7 +134,7 @@ def test_resume_skips_complete_shards_and_gives_the_same_bytes(tmp_path):
     assert sorted(rest.skipped) == sorted(part.written) and len(rest.written) == 4
     for p in full.directory.glob("*.h5"):
         assert sha256_file(p) == sha256_file(part.directory / p.name)
-    assert json.loads((full.directory / "manifest.json").read_text()) == rest.manifest
+    assert json.loads((full.directory / "manifest.json").read_text()) == rest.manifest.to_json()
     assert not list(part.directory.glob(".*tmp*"))
     again = generate(task, tmp_path / "part", sizes=SIZES, shard_size=10)
     assert again.written == [] and len(again.skipped) == 7
@@ -170,7 +176,7 @@ def test_adding_a_split_later_keeps_the_others(tmp_path):
     generate(task, tmp_path / "d", sizes={"val": 12, "test": 5}, shard_size=10)
     before = sha256_file(tmp_path / "d" / "val-00000-of-00002.h5")
     result = generate(task, tmp_path / "d", sizes={"train": 8}, shard_size=4)
-    assert list(result.manifest["splits"]) == ["train", "val", "test"]
+    assert list(result.manifest.splits) == ["train", "val", "test"]
     assert sha256_file(tmp_path / "d" / "val-00000-of-00002.h5") == before
     with pytest.raises(LrbenchError, match="already has 12 samples"):
         generate(task, tmp_path / "d", sizes={"val": 13})
@@ -182,7 +188,7 @@ def test_refuses_another_dataset_in_the_directory(tmp_path):
     with pytest.raises(LrbenchError, match="holds another dataset"):
         generate(other, tmp_path / "d", seed=1, sizes=SIZES)
     replaced = generate(other, tmp_path / "d", seed=1, sizes={"val": 3}, force=True)
-    assert replaced.manifest["seed"] == 1 and len(list((tmp_path / "d").glob("*.h5"))) == 1
+    assert replaced.manifest.seed == 1 and len(list((tmp_path / "d").glob("*.h5"))) == 1
 
 
 def test_lock_refuses_a_second_writer(tmp_path):
