@@ -69,7 +69,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
 try:  # the compiled growth loop (setup.py builds it when a C compiler is present); same bits
     from lrbench.generators import _pathfinder as _pathfinder_c
@@ -204,6 +203,8 @@ class Pen:
 def _dilate_disc(a: np.ndarray, r: int) -> np.ndarray:
     """Grey dilation of a (>= 0) by the disc dx² + dy² <= r², zero outside: the maximum over the
     disc's rows of 1-D maxima (exact, and fast for large discs)."""
+    from scipy import ndimage  # here: importing it takes a second, which every other task would pay
+
     out = np.zeros_like(a)
     H = a.shape[0]
     for dy in range(r + 1):
