@@ -9,17 +9,40 @@ from importlib import resources
 from pathlib import Path
 
 from lrbench.manifest import Manifest
-from lrbench.registry import canonical_name
+from lrbench.registry import Task, build_config, canonical_name, config_fields, spec_of
 from lrbench.storage import atomic_write_bytes
 
 
 def card_text(task_name: str) -> str:
-    """The data card of a task, as Markdown with YAML front matter."""
+    """The data card of a task, as Markdown with YAML front matter: its file in ``data_cards/``, or,
+    for a task that has none yet, a card made of its registry entry (``facts_card``)."""
     name = canonical_name(task_name)
     path = resources.files("lrbench.data_cards") / f"{name}.md"
     if not path.is_file():
-        raise FileNotFoundError(f"no data card for task {name}")
+        return facts_card(spec_of(name))
     return path.read_text(encoding="utf-8")
+
+
+def facts_card(spec) -> str:
+    """A card holding what the registry says about a task: no substitute for a written card (it has no
+    definition, statistics or differences from a reference), but every task has one."""
+    task = Task(spec, build_config(spec, {}))
+    lines = ["---", f'pretty_name: "lrbench: {spec.name}"', "tags:", "  - synthetic", "  - lrbench",
+             f"  - {spec.kind}", f"lrbench_task: {spec.name}", f"lrbench_task_id: {spec.id}", "---", "",
+             f"# {spec.name}", "", "## Summary", "", spec.summary or "(no summary)", "",
+             f"Kind: {spec.kind}; metrics: {', '.join(spec.metrics)}; inputs meet a model as {spec.view}"
+             + (f" (vocabulary {spec.vocab_size})" if spec.vocab_size else "")
+             + (f"; {spec.num_classes} classes" if spec.num_classes else "") + ".", "",
+             "## Fields (default parameters)", "", "| field | dtype | shape per sample |", "|---|---|---|"]
+    for name, f in task.features.items():
+        shape = [f"≤{f.shape[0]}", *f.shape[1:]] if f.ragged else list(f.shape)
+        lines.append(f"| `{name}` | {f.dtype} | [{', '.join(map(str, shape))}] |")
+    lines += ["", "## Splits and sizes", "", "| split | samples | written by default |", "|---|---|---|"]
+    lines += [f"| {split} | {n:,} | {'yes' if split in spec.finite_splits else 'no'} |"
+              for split, n in spec.default_splits.items()]
+    lines += ["", "## Parameters", "", "| parameter | default |", "|---|---|"]
+    lines += [f"| `{k}` | {v} |" for k, v in config_fields(spec).items()]
+    return "\n".join(lines) + "\n"
 
 
 def dataset_section(manifest: Manifest) -> str:
@@ -72,10 +95,7 @@ def render(task_name: str, manifest: Manifest | None = None) -> str:
 
 def write_dataset_card(directory: str | Path, task, manifest: Manifest) -> None:
     """README.md of a dataset directory, with the pictures the card links to copied beside it."""
-    try:
-        text = render(task.name, manifest)
-    except FileNotFoundError:  # a task without a card still gets the facts
-        text = f"# {task.name}\n" + dataset_section(manifest)
+    text = render(task.name, manifest)
     cards = resources.files("lrbench.data_cards")
     for name in sorted(set(re.findall(r"\]\(([\w.-]+\.png)\)", text))):
         if (cards / name).is_file():

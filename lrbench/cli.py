@@ -49,19 +49,41 @@ class Progress:
             click.echo(line, err=True)
 
 
-def _task_from_options(name: str, size, length, settings, seed) -> tuple:
+class TaskCommand(click.Command):
+    """A command whose size options are the registry's: one option per distinct flag that a registered
+    task declares for its identifying parameter (``--length``, ``--size``), computed when the command
+    runs, so a task registered at run time brings its own. The callback receives them as keywords."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return [*size_options(), *super().get_params(ctx)]
+
+
+def size_options() -> list[click.Option]:
+    """The size options, in registry order; a flag's help is that of the first task declaring it."""
+    found: dict[str, click.Option] = {}
+    for spec in REGISTRY.values():
+        if spec.size is not None and spec.size.flag not in found:
+            found[spec.size.flag] = click.Option([spec.size.flag], type=int, default=None, help=spec.size.help)
+    return list(found.values())
+
+
+def _task_from_options(name: str, sizes: dict, settings, seed) -> tuple:
+    """The task named on the command line with its parameters: the size options (only the task's own),
+    then each --set key=value."""
     try:
         spec = spec_of(name)
     except ValueError as exc:
         raise LrbenchError(str(exc)) from None
     params = {}
-    for flag, value in (("size", size), ("length", length)):
+    for option in size_options():
+        value = sizes.get(option.name)
         if value is None:
             continue
-        if spec.size_param != flag:
-            allowed = f"--{spec.size_param}" if spec.size_param else "no size option (use --set)"
-            raise LrbenchError(f"{spec.name} takes {allowed}, not --{flag}")
-        params[flag] = value
+        flag = option.opts[0]
+        if spec.size is None or spec.size.flag != flag:
+            allowed = spec.size.flag if spec.size else "no size option (use --set)"
+            raise LrbenchError(f"{spec.name} takes {allowed}, not {flag}")
+        params[spec.size.name] = value
     for item in settings:
         key, sep, text = item.partition("=")
         if not sep:
@@ -80,11 +102,10 @@ def _task_from_options(name: str, size, length, settings, seed) -> tuple:
 
 
 def _task_options(f):
+    """--set and --seed; the size options come from the registry (TaskCommand)."""
     f = click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")(f)
     f = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Override a task parameter (repeatable); `lrbench tasks` lists them.")(f)
-    f = click.option("--length", type=int, default=None, help="Sequence length L of the atomic tasks.")(f)
-    f = click.option("--size", type=int, default=None, help="Image size M of pathfinder-seg (128, 256, 512).")(f)
     return f
 
 
@@ -105,7 +126,7 @@ def tasks():
 
 
 def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict[str, int]:
-    splits = [s.strip() for s in splits_text.split(",") if s.strip()] if splits_text else list(spec.generate_splits)
+    splits = [s.strip() for s in splits_text.split(",") if s.strip()] if splits_text else list(spec.finite_splits)
     bad = [s for s in splits if s not in spec.default_splits]
     if bad or not splits:
         raise LrbenchError(f"--splits must name some of {', '.join(spec.default_splits)} (got {splits_text!r})")
@@ -125,7 +146,7 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
     return sizes
 
 
-@cli.command()
+@cli.command(cls=TaskCommand)
 @click.argument("task")
 @_task_options
 @click.option("--out", type=click.Path(path_type=Path), default=lambda: os.environ.get("LRBENCH_DATA_DIR", "data"),
@@ -140,11 +161,11 @@ def _parse_sizes(spec, splits_text: str | None, counts: tuple[str, ...]) -> dict
 @click.option("--shards", default=None, metavar="SPEC",
               help="Only these shards: K/N (every N-th from K, for job arrays) or ranges like 0-9,12.")
 @click.option("--force", is_flag=True, help="Delete what the dataset directory holds and start again.")
-def generate(task, size, length, settings, seed, out, splits, counts, shard_size, workers, shards, force):
+def generate(task, settings, seed, out, splits, counts, shard_size, workers, shards, force, **sizes):
     """Write a task's dataset as sharded HDF5 with a manifest and data card (resumable)."""
     from lrbench.generate import generate as run
 
-    spec, t = _task_from_options(task, size, length, settings, seed)
+    spec, t = _task_from_options(task, sizes, settings, seed)
     sizes = _parse_sizes(spec, splits, counts)
     if out.exists() and not out.is_dir():
         raise LrbenchError(f"--out {out} is a file, not a directory")
@@ -180,7 +201,7 @@ def verify(directory, deep, per_shard):
     click.echo(f"OK {directory}" + (" (deep)" if deep else ""))
 
 
-def _load_sample(target: str, split, index, size, length, settings, seed):
+def _load_sample(target: str, split, index, sizes, settings, seed):
     """A sample from a dataset directory, or freshly generated from a task name."""
     path = Path(target)
     if path.is_dir():
@@ -196,7 +217,7 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
             raise LrbenchError(str(exc)) from None
     from lrbench.generate import check_sample_size
 
-    _, task = _task_from_options(target, size, length, settings, seed)
+    _, task = _task_from_options(target, sizes, settings, seed)
     check_sample_size(task)
     try:
         return task, task.sample(index, split or "test", seed)
@@ -206,17 +227,17 @@ def _load_sample(target: str, split, index, size, length, settings, seed):
         raise LrbenchError(str(exc)) from None
 
 
-@cli.command()
+@cli.command(cls=TaskCommand)
 @click.argument("target", metavar="TASK|DIR")
 @_task_options
 @click.option("--split", default=None, help="Split [default: test, or a dataset's last split].")
 @click.option("--index", type=int, default=0, help="Sample index.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write a PNG picture here.")
-def show(target, size, length, settings, seed, split, index, output):
+def show(target, settings, seed, split, index, output, **sizes):
     """Show one sample: readable text on stdout, or a PNG picture with -o."""
     from lrbench import show as views
 
-    task, sample = _load_sample(target, split, index, size, length, settings, seed)
+    task, sample = _load_sample(target, split, index, sizes, settings, seed)
     if output is None:
         click.echo(views.describe(task, sample))
         return
@@ -241,7 +262,7 @@ def card(target):
         return
     try:
         click.echo(cards.render(target), nl=False)
-    except (ValueError, FileNotFoundError) as exc:
+    except ValueError as exc:  # an unknown task
         raise LrbenchError(str(exc)) from None
 
 

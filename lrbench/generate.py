@@ -32,7 +32,7 @@ from lrbench import cards
 from lrbench import manifest as manifest_mod
 from lrbench.errors import RUNTIME, LrbenchError
 from lrbench.manifest import MAX_SEED, MAX_SHARDS
-from lrbench.registry import Task, config_dict, config_json, get_task
+from lrbench.registry import Task, config_dict, config_json
 from lrbench.seeding import SPLITS
 from lrbench.storage import (SHARD_FORMAT, ShardInfo, describe_file, read_attrs, read_record, sample_digest,
                              sha256_file, shard_name, write_shard)
@@ -165,7 +165,7 @@ def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: C
     """Samples first..first+n-1 stacked per field in on-disk dtypes (ragged fields padded), plus
     ``lengths`` when a field is ragged and ``digest`` when the task asks for one."""
     features = task.features
-    arrays = {name: np.full((n, *f.shape), f.pad, dtype=f.dtype) for name, f in features.items()}
+    arrays = {name: np.empty((n, *f.shape), dtype=f.dtype) for name, f in features.items()}  # every row filled
     ragged = any(f.ragged for f in features.values())
     if ragged:
         arrays["lengths"] = np.zeros(n, dtype=np.int32)
@@ -180,12 +180,10 @@ def sample_arrays(task: Task, seed: int, split: str, first: int, n: int, tick: C
             if f.ragged:
                 if a.shape[1:] != f.shape[1:] or len(a) > f.shape[0]:
                     raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared at most {f.shape}")
-                arrays[name][k, : len(a)] = a
                 arrays["lengths"][k] = len(a)
-            else:
-                if a.shape != f.shape:
-                    raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared {f.shape}")
-                arrays[name][k] = a
+            elif a.shape != f.shape:
+                raise RuntimeError(f"{task.name}.{name} has shape {a.shape}, declared {f.shape}")
+            f.stack([a], out=arrays[name][k:k + 1])  # padded to the declared maximum when ragged
         if task.spec.digest:
             arrays["digest"][k] = sample_digest(sample["inputs"], features["inputs"].dtype)
         if tick:
@@ -249,8 +247,9 @@ def _tick() -> None:
         _counter.value += 1
 
 
-def _run_job(name: str, params: dict, seed: int, directory: str, job: ShardJob) -> ShardInfo:
-    task = get_task(name, **params)
+def _run_job(task: Task, seed: int, directory: str, job: ShardJob) -> ShardInfo:
+    """One shard in a worker process. The task travels by value (its entry holds module-level
+    functions), so a task registered at run time is generated there too."""
     return write_job(task, seed, Path(directory), job, _tick)
 
 
@@ -512,11 +511,10 @@ def _run(task: Task, seed: int, directory: Path, jobs: list[ShardJob], workers: 
 
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("q", 0)
-    params = config_dict(task.config)
     with one_blas_thread(), ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
                                                 initargs=(counter, os.getpid())) as pool:
         try:
-            pending = {pool.submit(_run_job, task.name, params, seed, str(directory), job): job for job in jobs}
+            pending = {pool.submit(_run_job, task, seed, str(directory), job): job for job in jobs}
             while pending:
                 finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in finished:

@@ -1,4 +1,24 @@
-"""The task registry: one flat dict ``name -> TaskSpec``.
+"""The task registry: one flat dict ``name -> TaskSpec``, the single home of every fact about a task.
+
+A task's entry says what it is (kind, metrics, fields and their value ranges), how a model meets it
+(signal channels, token vocabulary or image; outputs or classes; the positions scored at the end),
+which splits are finite (the atomic tasks' train split is an endless stream), its identifying
+parameter and that parameter's CLI option, the tiny parameters tests and the smoke preset use, and
+what the presets need beyond its kind. Presets, evaluate, scoring, the CLI, ``show`` and the cards
+ask the task; none of them tests a task's name. The facts come back on the Task:
+
+    >>> import lrbench
+    >>> task = lrbench.get_task("select", length=64)
+    >>> task.kind, task.metric, task.d_input, task.d_output, task.t_out
+    ('regression', 'r2', 4, 1, 32)
+    >>> task.finite_splits, task.size_param, task.size_flag
+    (('val', 'test'), 'length', '--length')
+    >>> ls = lrbench.get_task("listops-subtrees", **lrbench.get_task("listops-subtrees").tiny)
+    >>> ls.view, ls.vocab_size, ls.num_classes, ls.t_out
+    ('tokens', 16, 10, None)
+
+A new task is one entry: its generator (a pure function in ``generators/``) and a ``TaskSpec``
+passed to ``register`` below, or by any code at run time (``register`` checks the entry).
 
 A task id is a frozen integer: it keys every sample's random generator, so changing one changes
 every dataset of that task (tests/test_registry.py pins them). New tasks take new ids.
@@ -7,19 +27,22 @@ every dataset of that task (tests/test_registry.py pins them). New tasks take ne
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from lrbench.generators import atomic
 from lrbench.generators import listops
 from lrbench.generators import pathfinder
-from lrbench.seeding import fixed_rng, sample_rng
+from lrbench.seeding import SPLITS, fixed_rng, sample_rng
 
 Sample = dict[str, np.ndarray]
+KINDS = ("regression", "tagging")  # regression: values, MSE, R²; tagging: a class per position
+VIEWS = ("signal", "tokens", "image")  # how inputs meet a model (see TaskSpec.view)
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,9 @@ class Feature:
     ``shape`` is the per-sample shape; when ``ragged`` the first axis varies per sample, ``shape[0]``
     is its maximum, samples are padded with ``pad`` on disk and a ``lengths`` dataset records the
     true length. ``compress`` selects gzip level 1 (tokens and images; never float noise).
+    ``low``/``high`` bound every value (inclusive; None: unbounded), except ``pad`` in a ragged
+    field, which also marks positions inside a sample that carry no value (ListOps' -100).
+    ``labels`` names the values 0, 1, ... of a categorical field (scores break down by them).
     """
 
     dtype: str
@@ -36,122 +62,288 @@ class Feature:
     ragged: bool = False
     pad: int | float = 0
     compress: bool = False
+    low: int | float | None = None
+    high: int | float | None = None
+    labels: tuple[str, ...] | None = None
 
     def to_json(self) -> dict:
         return {"dtype": self.dtype, "shape": list(self.shape), "ragged": self.ragged, "pad": self.pad}
 
+    def stack(self, arrays: Sequence[np.ndarray], width: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Samples of this field as one array [n, ...] in the stored dtype: the one padding function.
+
+        A ragged field's samples are padded with ``pad`` to ``width`` (default: the longest); ``out``
+        (an array [n, width, ...]) is filled in place instead of a new one.
+
+        >>> f = Feature("int8", (8,), ragged=True, pad=-100)
+        >>> f.stack([np.array([3, 4, 5]), np.array([1])]).tolist()
+        [[3, 4, 5], [1, -100, -100]]
+        """
+        if not self.ragged:
+            if out is None:
+                return np.stack(arrays).astype(self.dtype, copy=False)
+            for i, a in enumerate(arrays):
+                out[i] = a
+            return out
+        if out is None:
+            width = max(len(a) for a in arrays) if width is None else width
+            out = np.empty((len(arrays), width) + tuple(self.shape[1:]), dtype=self.dtype)
+        for i, a in enumerate(arrays):
+            out[i, : len(a)] = a
+            out[i, len(a):] = self.pad
+        return out
+
+
+@dataclass(frozen=True)
+class SizeParam:
+    """The parameter that identifies a task's datasets (their directory names) and the CLI option
+    that sets it in ``generate`` and ``show``."""
+
+    name: str  # the config field, e.g. "length"
+    flag: str  # the option, e.g. "--length"
+    help: str  # the option's help text
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the presets (``lrbench.presets``) need to know about a task beyond its kind.
+
+    ``block``: the settings of the baselines' shared block the paper uses on this task (``glu``,
+    ``prenorm``, ``bidirectional``; SPEC §9). ``quick``: task parameters of the ``quick`` preset for a
+    tagging task (a smaller instance; regression tasks take its sequence length instead).
+    """
+
+    block: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """Everything the core needs to know about a task; the generator itself stays pure.
+    """Everything lrbench knows about a task; the generator itself stays pure.
 
     generate(rng, cfg[, fixed]) -> sample.  fixed(rng, cfg) -> structure shared by every sample
     (SelectFixed positions, SolveFixed matrix), drawn from the seed with its own key.
+
+    How a model meets it (``view``): "signal", float inputs [T, C] with C = d_input channels;
+    "tokens", integer ids [T] below ``vocab_size``; "image", uint8 [M, M] read row-major as
+    [M², 1] and scaled to [0, 1]. Regression targets [T_out, C_out] align with the last T_out
+    positions of the output; tagging targets label every position with one of ``num_classes``
+    classes (-100: not scored).
     """
 
-    name: str
+    name: str  # canonical: lowercase, words joined by "-"
     id: int
     config: type
     generate: Callable[..., Sample]
     features: Callable[[Any], dict[str, Feature]]
-    kind: str  # "regression" | "tagging"
-    metrics: tuple[str, ...]
-    size_param: str | None  # the identifying parameter: CLI --length / --size, dataset dir name
-    dir_label: Callable[[Any], str]  # cfg -> dataset directory name before any hash
+    kind: str  # one of KINDS
+    metrics: tuple[str, ...]  # lrbench.metrics names; the first selects checkpoints in evaluate
+    view: str  # one of VIEWS
     default_splits: dict[str, int]  # full split sizes
-    generate_splits: tuple[str, ...]  # what `lrbench generate` writes unless --splits says otherwise
+    finite_splits: tuple[str, ...]  # splits that are fixed sets, what `generate` writes unless told
+    # otherwise; the others are endless index-addressed streams (the atomic tasks' train split)
+    dir_label: Callable[[Any], str]  # cfg -> dataset directory name before any hash
+    tiny: dict  # the smallest useful parameters: the conformance tests and the smoke preset
+    size: SizeParam | None = None
+    vocab_size: int | None = None  # view "tokens"
+    num_classes: int | None = None  # kind "tagging"
+    hints: Hints = Hints()
     make_config: Callable[..., Any] | None = None  # params -> cfg, when presets are involved
     fixed: Callable[[np.random.Generator, Any], Any] | None = None
-    num_classes: int | None = None  # tagging tasks
     digest: bool = False  # store a per-sample digest and check that no sample is in two splits
     describe: Callable[[Sample, Any], str] | None = None  # text view for `lrbench show`
     picture: Callable[[Sample, Any], np.ndarray] | None = None  # RGB uint8 view for `show -o`
     summary: str = ""
 
+    @property
+    def size_param(self) -> str | None:
+        return self.size.name if self.size else None
 
-def _atomic_features(inputs: tuple[int, int], targets: tuple[int, int]) -> dict[str, Feature]:
-    return {"inputs": Feature("float32", inputs), "targets": Feature("float32", targets)}
+
+# ---------------------------------------------------------------------------------------------
+# the 13 tasks (named functions, not lambdas: a TaskSpec travels to generate's worker processes)
+
+UNIT = dict(low=-1.0, high=1.0)  # values normalised by their max-abs, unit vectors, cos/sin channels
+ATOMIC_SPLITS = {"train": 100_000, "val": 6_400, "test": 6_400}
+HIGHER_SPLITS = {"train": 96_000, "val": 2_000, "test": 2_000}
+LENGTH = SizeParam("length", "--length", "Sequence length L of the atomic tasks.")
+IMAGE_SIZE = SizeParam("size", "--size", "Image size M of pathfinder-seg (128, 256, 512).")
 
 
-def _length_label(name: str) -> Callable[[Any], str]:
-    return lambda cfg: f"{name}-L{cfg.length}"
+def _signal(inputs: tuple[int, int], targets: tuple[int, int], bounded: bool = True) -> dict[str, Feature]:
+    return {"inputs": Feature("float32", inputs, **UNIT), "targets": Feature("float32", targets, **(UNIT if bounded else {}))}
+
+
+def _shift_features(c):
+    return _signal((c.length, 3), (c.length, c.num_shifts))
+
+
+def _running_features(c):  # cumsum: (i+1)^-1/2 Σ x_j may exceed 1
+    return _signal((c.length, 3), (c.length, 1), bounded=False)
+
+
+def _same_length_features(c):
+    return _signal((c.length, 3), (c.length, 1))
+
+
+def _padded_features(c):  # reverse, sort: L zeros follow the signal
+    return _signal((2 * c.length, 3), (c.length, 1))
+
+
+def _select_features(c):
+    return _signal((c.length + 2 * c.num_selected, 4), (c.num_selected, 1))
+
+
+def _mips_features(c):
+    return _signal((c.length, 3 * c.dim + 2), (c.length, c.dim))
+
+
+def _solve_features(c):
+    return _signal((c.length, 3), (atomic.solve_size(c.length), 1))
+
+
+def _solve_fixed_matrix(rng, c):
+    return atomic.haar_orthogonal(rng, atomic.solve_size(c.length))
+
+
+def _length_label(name: str, cfg) -> str:
+    return f"{name}-L{cfg.length}"
 
 
 def _atomic(name: str, task_id: int, config: type, generate, features, summary: str, fixed=None) -> TaskSpec:
     return TaskSpec(
-        name=name, id=task_id, config=config, generate=generate, features=features,
-        kind="regression", metrics=("r2",), size_param="length", dir_label=_length_label(name),
-        default_splits={"train": 100_000, "val": 6_400, "test": 6_400},
-        generate_splits=("val", "test"), fixed=fixed, summary=summary,
+        name=name, id=task_id, config=config, generate=generate, features=features, kind="regression",
+        metrics=("r2",), view="signal", default_splits=dict(ATOMIC_SPLITS), finite_splits=("val", "test"),
+        dir_label=functools.partial(_length_label, name), tiny={"length": 32}, size=LENGTH, fixed=fixed,
+        summary=summary,
     )
 
 
-def _one(L: int, T: int | None = None, C: int = 3) -> dict[str, Feature]:
-    return _atomic_features((T or L, C), (L, 1))
+def _listops_features(c):
+    n = c.max_length
+    return {
+        "inputs": Feature("uint8", (n,), ragged=True, pad=listops.PAD, compress=True, low=1, high=len(listops.TOKEN_NAMES) - 1),
+        "targets": Feature("int8", (n,), ragged=True, pad=listops.IGNORE, compress=True, low=0, high=9),
+        "node_height": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=1, high=c.max_depth - 1),
+        "node_op": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=0, high=len(listops.OPS) - 1,
+                           labels=listops.OPS),
+    }
 
 
-REGISTRY: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in [
-        _atomic("shift", 1, atomic.ShiftConfig, atomic.shift,
-                lambda c: _atomic_features((c.length, 3), (c.length, c.num_shifts)),
-                "C uniformly spaced right shifts of the input"),
-        _atomic("cumsum", 2, atomic.AtomicConfig, atomic.cumsum, lambda c: _one(c.length),
-                "running sum scaled by (i+1)^-1/2"),
-        _atomic("cummax", 3, atomic.AtomicConfig, atomic.cummax, lambda c: _one(c.length),
-                "running maximum"),
-        _atomic("reverse", 4, atomic.AtomicConfig, atomic.reverse, lambda c: _one(c.length, 2 * c.length),
-                "the input reversed, after L zeros of padding"),
-        _atomic("sort", 5, atomic.AtomicConfig, atomic.sort, lambda c: _one(c.length, 2 * c.length),
-                "the input sorted by distance to its first element"),
-        _atomic("select", 6, atomic.SelectConfig, atomic.select,
-                lambda c: _atomic_features((c.length + 2 * c.num_selected, 4), (c.num_selected, 1)),
-                "copy the M marked values, positions vary per sample"),
-        _atomic("select-fixed", 7, atomic.SelectConfig, atomic.select_fixed,
-                lambda c: _atomic_features((c.length + 2 * c.num_selected, 4), (c.num_selected, 1)),
-                "copy the M marked values, positions fixed by the seed", fixed=atomic.select_positions),
-        _atomic("mips", 8, atomic.MipsConfig, atomic.mips,
-                lambda c: _atomic_features((c.length, 3 * c.dim + 2), (c.length, c.dim)),
-                "value of the key with maximum inner product with each query, causally"),
-        _atomic("context-shift", 9, atomic.AtomicConfig, atomic.context_shift, lambda c: _one(c.length),
-                "shift by an amount announced in the input"),
-        _atomic("solve", 10, atomic.AtomicConfig, atomic.solve,
-                lambda c: _atomic_features((c.length, 3), (atomic.solve_size(c.length), 1)),
-                "solve A X = B for a random orthogonal A given row by row"),
-        _atomic("solve-fixed", 11, atomic.AtomicConfig, atomic.solve_fixed,
-                lambda c: _atomic_features((c.length, 3), (atomic.solve_size(c.length), 1)),
-                "solve A X = B, A fixed by the seed",
-                fixed=lambda rng, c: atomic.haar_orthogonal(rng, atomic.solve_size(c.length))),
-        TaskSpec(
-            name="listops-subtrees", id=12, config=listops.ListOpsConfig, generate=listops.listops_subtrees,
-            features=lambda c: {
-                "inputs": Feature("uint8", (c.max_length,), ragged=True, pad=0, compress=True),
-                "targets": Feature("int8", (c.max_length,), ragged=True, pad=-100, compress=True),
-                "node_height": Feature("int8", (c.max_length,), ragged=True, pad=-1, compress=True),
-                "node_op": Feature("int8", (c.max_length,), ragged=True, pad=-1, compress=True),
-            },
-            kind="tagging", metrics=("token_accuracy",), num_classes=10, size_param=None,
-            dir_label=lambda cfg: "listops-subtrees",
-            default_splits={"train": 96_000, "val": 2_000, "test": 2_000},
-            generate_splits=("train", "val", "test"), digest=True, describe=listops.describe,
-            summary="tag every ']' of a long bracketed MIN/MAX/MED/SM expression with its sub-expression's value",
-        ),
-        TaskSpec(
-            name="pathfinder-seg", id=13, config=pathfinder.PathfinderConfig, make_config=pathfinder.make_config,
-            generate=pathfinder.pathfinder_seg,
-            features=lambda c: {
-                "inputs": Feature("uint8", (c.size, c.size), compress=True),
-                "targets": Feature("uint8", (c.size, c.size), compress=True),
-                "connected": Feature("uint8", ()),
-            },
-            kind="tagging", metrics=("macro_f1", "macro_accuracy"), num_classes=3, size_param="size",
-            dir_label=lambda c: f"pathfinder-seg-{c.size}",
-            default_splits={"train": 96_000, "val": 2_000, "test": 2_000},
-            generate_splits=("train", "val", "test"), picture=pathfinder.picture, describe=pathfinder.describe,
-            summary="label each pixel: on the main path with circles at both ends (2), on another main path (1), else 0",
-        ),
-    ]
-}
+def _listops_label(cfg) -> str:
+    return "listops-subtrees"
+
+
+def _pathfinder_features(c):
+    return {
+        "inputs": Feature("uint8", (c.size, c.size), compress=True),
+        "targets": Feature("uint8", (c.size, c.size), compress=True, low=0, high=2),
+        "connected": Feature("uint8", (), low=0, high=1),
+    }
+
+
+def _pathfinder_label(cfg) -> str:
+    return f"pathfinder-seg-{cfg.size}"
+
+
+BUILTIN = [
+    _atomic("shift", 1, atomic.ShiftConfig, atomic.shift, _shift_features,
+            "C uniformly spaced right shifts of the input"),
+    _atomic("cumsum", 2, atomic.AtomicConfig, atomic.cumsum, _running_features,
+            "running sum scaled by (i+1)^-1/2"),
+    _atomic("cummax", 3, atomic.AtomicConfig, atomic.cummax, _same_length_features, "running maximum"),
+    _atomic("reverse", 4, atomic.AtomicConfig, atomic.reverse, _padded_features,
+            "the input reversed, after L zeros of padding"),
+    _atomic("sort", 5, atomic.AtomicConfig, atomic.sort, _padded_features,
+            "the input sorted by distance to its first element"),
+    _atomic("select", 6, atomic.SelectConfig, atomic.select, _select_features,
+            "copy the M marked values, positions vary per sample"),
+    _atomic("select-fixed", 7, atomic.SelectConfig, atomic.select_fixed, _select_features,
+            "copy the M marked values, positions fixed by the seed", fixed=atomic.select_positions),
+    _atomic("mips", 8, atomic.MipsConfig, atomic.mips, _mips_features,
+            "value of the key with maximum inner product with each query, causally"),
+    _atomic("context-shift", 9, atomic.AtomicConfig, atomic.context_shift, _same_length_features,
+            "shift by an amount announced in the input"),
+    _atomic("solve", 10, atomic.AtomicConfig, atomic.solve, _solve_features,
+            "solve A X = B for a random orthogonal A given row by row"),
+    _atomic("solve-fixed", 11, atomic.AtomicConfig, atomic.solve_fixed, _solve_features,
+            "solve A X = B, A fixed by the seed", fixed=_solve_fixed_matrix),
+    TaskSpec(
+        name="listops-subtrees", id=12, config=listops.ListOpsConfig, generate=listops.listops_subtrees,
+        features=_listops_features, kind="tagging", metrics=("token_accuracy",), view="tokens",
+        vocab_size=len(listops.TOKEN_NAMES), num_classes=10, default_splits=dict(HIGHER_SPLITS),
+        finite_splits=("train", "val", "test"), dir_label=_listops_label,
+        tiny={"max_depth": 6, "min_length": 16, "max_length": 64},
+        hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=False),
+                    quick={"max_depth": 10, "min_length": 64, "max_length": 256}),
+        digest=True, describe=listops.describe,
+        summary="tag every ']' of a long bracketed MIN/MAX/MED/SM expression with its sub-expression's value",
+    ),
+    TaskSpec(
+        name="pathfinder-seg", id=13, config=pathfinder.PathfinderConfig, make_config=pathfinder.make_config,
+        generate=pathfinder.pathfinder_seg, features=_pathfinder_features, kind="tagging",
+        metrics=("macro_f1", "macro_accuracy"), view="image", num_classes=3, size=IMAGE_SIZE,
+        default_splits=dict(HIGHER_SPLITS), finite_splits=("train", "val", "test"), dir_label=_pathfinder_label,
+        tiny={"size": 128},
+        hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 128}),
+        picture=pathfinder.picture, describe=pathfinder.describe,
+        summary="label each pixel: on the main path with circles at both ends (2), on another main path (1), else 0",
+    ),
+]
+
+REGISTRY: dict[str, TaskSpec] = {}
+
+
+def register(spec: TaskSpec, replace: bool = False) -> TaskSpec:
+    """Add a task to the registry (every command and module sees it from then on).
+
+    The entry is checked first: a canonical name and an id no other task has (unless ``replace``),
+    a known kind, metrics and view, the classes or vocabulary they need, finite splits among its
+    splits, a size parameter that is a config field, and tiny parameters that build a config.
+    """
+    _check_spec(spec)
+    for other in REGISTRY.values():
+        if other.name != spec.name and other.id == spec.id:
+            raise ValueError(f"task id {spec.id} of {spec.name} is taken by {other.name}")
+    if spec.name in REGISTRY and not replace:
+        raise ValueError(f"task {spec.name} is registered already (replace=True replaces it)")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> TaskSpec:
+    """Remove a task registered at run time (tests); returns its entry."""
+    return REGISTRY.pop(canonical_name(name))
+
+
+def _check_spec(spec: TaskSpec) -> None:
+    from lrbench.metrics import METRICS
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"task {spec.name!r}: {what}")
+
+    need(isinstance(spec.name, str) and spec.name == spec.name.strip().lower().replace("_", "-") and spec.name,
+         "the name must be lowercase, with '-' between words")
+    need(isinstance(spec.id, int) and not isinstance(spec.id, bool) and spec.id >= 1, "the id must be an integer >= 1")
+    need(dataclasses.is_dataclass(spec.config), "config must be a dataclass")
+    need(spec.kind in KINDS, f"kind must be one of {', '.join(KINDS)} (got {spec.kind!r})")
+    need(bool(spec.metrics) and all(m in METRICS for m in spec.metrics),
+         f"metrics must be some of {', '.join(METRICS)} (got {spec.metrics!r})")
+    need(spec.view in VIEWS, f"view must be one of {', '.join(VIEWS)} (got {spec.view!r})")
+    need((spec.vocab_size is not None) == (spec.view == "tokens"), "a task has vocab_size exactly when its view is tokens")
+    need(spec.vocab_size is None or spec.vocab_size >= 2, "vocab_size must be >= 2")
+    need((spec.num_classes is not None) == (spec.kind == "tagging"), "a task has num_classes exactly when it is tagging")
+    need(spec.num_classes is None or spec.num_classes >= 2, "num_classes must be >= 2")
+    need(bool(spec.default_splits) and set(spec.default_splits) <= set(SPLITS)
+         and all(isinstance(n, int) and n > 0 for n in spec.default_splits.values()),
+         f"default_splits must give positive sizes to some of {', '.join(SPLITS)}")
+    need(bool(spec.finite_splits) and set(spec.finite_splits) <= set(spec.default_splits),
+         "finite_splits must be some of its default splits")
+    need(spec.size is None or spec.size.name in {f.name for f in dataclasses.fields(spec.config)},
+         "its size parameter must be a field of its config")
+    need(spec.size is None or spec.size.flag.startswith("--"), "its size flag must start with --")
+    build_config(spec, spec.tiny)  # raises ValueError naming a bad tiny parameter
 
 
 def list_tasks() -> list[str]:
@@ -239,7 +431,8 @@ def config_dict(cfg) -> dict:
 
 
 class Task:
-    """A task with a validated config: ``sample(index, split, seed)`` and ``iter(...)``."""
+    """A task with a validated config: ``sample(index, split, seed)`` and ``iter(...)``, and the facts
+    a model or a tool needs (SPEC §5), from its registry entry and its config."""
 
     def __init__(self, spec: TaskSpec, config):
         self.spec = spec
@@ -249,10 +442,42 @@ class Task:
     name = property(lambda self: self.spec.name)
     id = property(lambda self: self.spec.id)
     kind = property(lambda self: self.spec.kind)
+    metrics = property(lambda self: self.spec.metrics)
+    view = property(lambda self: self.spec.view)
+    vocab_size = property(lambda self: self.spec.vocab_size)
+    num_classes = property(lambda self: self.spec.num_classes)
+    default_splits = property(lambda self: dict(self.spec.default_splits))
+    finite_splits = property(lambda self: self.spec.finite_splits)
+    size_param = property(lambda self: self.spec.size_param)
+    size_flag = property(lambda self: self.spec.size.flag if self.spec.size else None)
+    tiny = property(lambda self: dict(self.spec.tiny))
+    hints = property(lambda self: self.spec.hints)
+
+    @property
+    def metric(self) -> str:
+        """The metric that selects checkpoints and heads result tables."""
+        return self.spec.metrics[0]
 
     @property
     def features(self) -> dict[str, Feature]:
         return self.spec.features(self.config)
+
+    @property
+    def d_input(self) -> int | None:
+        """Input channels per position (None for token ids: see vocab_size)."""
+        if self.view == "tokens":
+            return None
+        return 1 if self.view == "image" else self.features["inputs"].shape[-1]
+
+    @property
+    def d_output(self) -> int:
+        """Outputs per position a model gives: target channels (regression) or class logits."""
+        return self.num_classes if self.kind == "tagging" else self.features["targets"].shape[-1]
+
+    @property
+    def t_out(self) -> int | None:
+        """Regression targets cover the last t_out positions of the output; None: every position."""
+        return self.features["targets"].shape[0] if self.kind == "regression" else None
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, {self.config})"
@@ -298,3 +523,6 @@ def get_task(name: str, **params) -> Task:
     spec = spec_of(name)
     return Task(spec, build_config(spec, params))
 
+
+for _spec in BUILTIN:
+    register(_spec)

@@ -36,7 +36,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from lrbench import metrics as M
-from lrbench.generators import listops
 from lrbench.errors import LrbenchError
 from lrbench.storage import describe_file
 
@@ -47,8 +46,6 @@ BATCH_BYTES = 64 << 20  # target bytes of predictions per batch in the exact pro
 _METRIC_NAMES = {"r2": "r2", "token_accuracy": "token_accuracy", "accuracy": "token_accuracy",
                  "macro_f1": "macro_f1", "f1_macro": "macro_f1", "macro_accuracy": "macro_accuracy",
                  "balanced_accuracy": "macro_accuracy"}
-# readable names for breakdown values, by field
-_GROUP_NAMES = {"node_op": dict(enumerate(listops.OPS))}
 
 
 @contextlib.contextmanager
@@ -130,7 +127,7 @@ def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
 
 def _metric_names(task) -> list[str]:
     out = []
-    for name in task.spec.metrics:
+    for name in task.metrics:
         if name not in _METRIC_NAMES:
             raise LrbenchError(f"task {task.name} declares metric {name!r}, which lrbench.metrics does not "
                              f"implement ({', '.join(M.METRICS)})")
@@ -160,7 +157,7 @@ def _layout(task, pred_shape: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
                     f"so keep only those")
         raise LrbenchError(f"predictions are [N, {', '.join(map(str, rest))}] per sample but task "
                          f"{task.name} needs [N, {', '.join(map(str, shape))}]{hint}")
-    k = task.spec.num_classes
+    k = task.num_classes
     if k is None and len(rest) == len(shape) + 1 and rest[:-1] == shape and rest[-1] > 1:
         k = rest[-1]  # a task without a declared class count takes any number of logits
     options = [(shape, shape, False), (shape + (1,), shape, False)]
@@ -230,7 +227,7 @@ def score_dataset(path: str | Path, predictions: Any, split: str = "test",
 
 def _score(view, task, names, pred, layout, split, per_batch) -> dict:
     tagging = task.kind == "tagging"
-    kw = {"num_classes": task.spec.num_classes} if tagging else {}
+    kw = {"num_classes": task.num_classes} if tagging else {}
     accs = {name: M.make_accumulator(name, per_batch, **kw) for name in names}
     confusion = M.ConfusionAccumulator(**kw) if tagging else None
     groups = {f: M.GroupAccuracyAccumulator(**kw) for f in _aligned_group_fields(task)} if tagging else {}
@@ -271,7 +268,7 @@ def _score(view, task, names, pred, layout, split, per_batch) -> dict:
     if confusion is not None:
         breakdowns["per_class"] = {str(c): v for c, v in confusion.per_class().items()}
     for f, acc in groups.items():
-        labels = _GROUP_NAMES.get(f, {})
+        labels = dict(enumerate(task.features[f].labels or ()))  # readable names of the values
         breakdowns[f"accuracy_by_{f}"] = {
             str(labels.get(g, g)): {"accuracy": value, "count": acc.counts[g]}
             for g, value in acc.result().items()

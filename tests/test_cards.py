@@ -198,7 +198,7 @@ def test_splits_match_registry(parsed):
     spec = spec_of(name)
     rows = table_rows(secs["Splits and sizes"], r"^\| (train|val|test) \| ([\d,]+) \| (yes|no)\b")
     assert {s: int(n.replace(",", "")) for s, n, _ in rows} == spec.default_splits
-    assert {s for s, _, written in rows if written == "yes"} == set(spec.generate_splits)
+    assert {s for s, _, written in rows if written == "yes"} == set(spec.finite_splits)
 
 
 def _fmt(value) -> str:

@@ -80,11 +80,11 @@ def toy_image(rng, cfg):
             "connected": np.uint8(rng.integers(0, 2))}
 
 
-def _spec(name, task_id, config, gen, features, metrics, num_classes):
+def _spec(name, task_id, config, gen, features, metrics, num_classes, view, vocab_size=None):
     return TaskSpec(name=name, id=task_id, config=config, generate=gen, features=features, kind="tagging",
-                    metrics=metrics, size_param=None, dir_label=lambda cfg: name,
-                    default_splits={"train": 10, "val": 10, "test": 10}, generate_splits=("test",),
-                    num_classes=num_classes)
+                    metrics=metrics, view=view, vocab_size=vocab_size, num_classes=num_classes,
+                    dir_label=lambda cfg: name, default_splits={"train": 10, "val": 10, "test": 10},
+                    finite_splits=("test",), tiny={})
 
 
 TOY_TOKENS = _spec(
@@ -92,19 +92,22 @@ TOY_TOKENS = _spec(
     lambda c: {"inputs": Feature("int8", (c.max_length,), ragged=True, pad=0),
                "targets": Feature("int8", (c.max_length,), ragged=True, pad=-100),
                "node_height": Feature("int8", (c.max_length,), ragged=True, pad=-1),
-               "node_op": Feature("int8", (c.max_length,), ragged=True, pad=-1)},
-    ("token_accuracy",), 10)
+               "node_op": Feature("int8", (c.max_length,), ragged=True, pad=-1, labels=("MIN", "MAX", "MED", "SM"))},
+    ("token_accuracy",), 10, "tokens", vocab_size=16)
 TOY_IMAGE = _spec(
     "toy-image", 9002, ToyImageConfig, toy_image,
     lambda c: {"inputs": Feature("uint8", (c.size, c.size)), "targets": Feature("uint8", (c.size, c.size)),
                "connected": Feature("uint8", ())},
-    ("macro_f1", "macro_accuracy"), 3)
+    ("macro_f1", "macro_accuracy"), 3, "image")
 
 
 @pytest.fixture
-def toy_tasks(monkeypatch):
-    monkeypatch.setitem(registry.REGISTRY, "toy-tokens", TOY_TOKENS)
-    monkeypatch.setitem(registry.REGISTRY, "toy-image", TOY_IMAGE)
+def toy_tasks():
+    for spec in (TOY_TOKENS, TOY_IMAGE):
+        registry.register(spec)
+    yield
+    for spec in (TOY_TOKENS, TOY_IMAGE):
+        registry.unregister(spec.name)
 
 
 def make_toy(tmp_path, name, n=11, shard_size=4):
