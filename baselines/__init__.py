@@ -19,31 +19,87 @@ valid ones. Keys:
   n_heads, bidirectional, chunk_size             attention / local attention
 Defaults follow the paper: H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024;
 DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1] the DSS paper's.
+
+Adding a model is one file here, say `lru.py`, and one entry in `FAMILIES` below. The
+file holds its sequence mixer, a module u [B, L, H] -> y [B, L, H] whose class lists
+its kernel (or recurrence) parameters in `kernel_params` (they get no weight decay,
+see param_groups), and ends with its declaration:
+
+    CONFIG = {"lru": dict(d_state=256, bidirectional=False, r_min=0.9)}  # its keys beyond
+        # the block's, with their defaults; no `bidirectional` key: it has no two-way form,
+        # and the presets refuse the tasks the paper runs bidirectionally (Pathfinder)
+    def mixer(name, cfg): return LRU(cfg["d_model"], cfg["d_state"], ...)  # one layer's mixer
+    def check(cfg): ...          # optional: ValueError when its own keys are out of range
+    ROWS = {"lru": "dlr"}        # optional: the model whose rows of the paper's tables
+                                 # it trains with in the paper presets
+
+Every model reads token ids through the block's Embedding (vocab_size), so it runs on
+the token tasks too. From FAMILIES come MODELS, DEFAULTS, build(), the CLI's --model
+help, the presets (lrbench.presets: a model's own rows, else those ROWS names; the
+quick and smoke presets fall back to DLR's) and `lrbench evaluate`. `register(module)`
+adds a model file at run time in the same way.
 """
 
 import math
 
+from . import attention, dlr, dss
 from .attention import Attention, LocalAttention
 from .block import Layer, Model
 from .dlr import DLR
 from .dss import DSS
 
-__all__ = ["MODELS", "DEFAULTS", "build", "kernel_parameters", "param_groups",
-           "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
+__all__ = ["MODELS", "DEFAULTS", "FAMILIES", "ROWS", "build", "register", "unregister", "kernel_parameters",
+           "param_groups", "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
+
+FAMILIES = [dlr, dss, attention]  # the one list of model files, in MODELS order
 
 _BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
               vocab_size=None, t_out=None)
-_SSM = dict(d_state=4096, bidirectional=False, kernel_chunk=None)
-_ATTN = dict(n_heads=4, bidirectional=False)
+DEFAULTS = {}  # model -> every key it takes, with its default
+ROWS = {}  # model -> the model whose preset rows it uses
+MODELS = ()
+_FILE = {}  # model -> the file (family) that defines it
 
-DEFAULTS = {
-    "dlr": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
-    "dlr-prod": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
-    "dss": {**_BLOCK, **_SSM, "dt_min": 1e-3, "dt_max": 1e-1},
-    "attention": {**_BLOCK, **_ATTN},
-    "local-attention": {**_BLOCK, **_ATTN, "chunk_size": 1024},
-}
-MODELS = tuple(DEFAULTS)
+
+def _add(family):
+    """Enter a family's models into the tables above (checked first, so a bad one adds nothing)."""
+    global MODELS
+    config = getattr(family, "CONFIG", None)
+    if not isinstance(config, dict) or not config or not callable(getattr(family, "mixer", None)):
+        raise ValueError(f"{family!r} must declare CONFIG (model name -> its keys and defaults) and mixer(name, cfg)")
+    for name, keys in config.items():
+        if name in _FILE and _FILE[name] is not family:
+            raise ValueError(f"model {name!r} is defined already (by {getattr(_FILE[name], '__name__', _FILE[name])})")
+        clash = sorted(set(keys) & set(_BLOCK))
+        if clash:
+            raise ValueError(f"model {name!r} redefines the block's keys {', '.join(clash)}")
+    for name, keys in config.items():
+        _FILE[name] = family
+        DEFAULTS[name] = {**_BLOCK, **keys}
+    ROWS.update(getattr(family, "ROWS", {}))
+    MODELS = tuple(DEFAULTS)
+
+
+def register(family):
+    """Add a model file (a module, or any object with CONFIG, mixer and optionally check and ROWS)
+    at run time: every name in its CONFIG becomes a model build() and evaluate know."""
+    _add(family)
+    FAMILIES.append(family)
+    return family
+
+
+def unregister(family):
+    """Remove a family added with register (tests)."""
+    global MODELS
+    FAMILIES.remove(family)
+    for name in family.CONFIG:
+        del _FILE[name], DEFAULTS[name]
+        ROWS.pop(name, None)
+    MODELS = tuple(DEFAULTS)
+
+
+for _family in FAMILIES:
+    _add(_family)
 
 _POSITIVE = ("d_model", "n_layers", "d_state", "n_heads", "chunk_size")
 _POSITIVE_OR_NONE = ("vocab_size", "t_out", "kernel_chunk")
@@ -79,15 +135,14 @@ def _config(name, d_input, config):
         lo, hi = cfg["dt_min"], cfg["dt_max"]
         if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi):
             raise ValueError(f"need 0 < dt_min <= dt_max (got dt_min={lo!r}, dt_max={hi!r})")
-    if "n_heads" in cfg and cfg["d_model"] % (2 * cfg["n_heads"]):
-        raise ValueError(f"d_model must be a multiple of 2·n_heads (rotary pairs channels); "
-                         f"got d_model={cfg['d_model']}, n_heads={cfg['n_heads']}")
     if cfg["vocab_size"] is None:
         if not (_is_int(d_input) and d_input > 0):
             raise ValueError(f"d_input must be a positive int (got {d_input!r})")
     elif d_input is not None and d_input != cfg["vocab_size"]:
         raise ValueError(f"with vocab_size={cfg['vocab_size']} the inputs are token ids; "
                          f"d_input must be None or {cfg['vocab_size']} (got {d_input!r})")
+    if hasattr(_FILE[name], "check"):
+        _FILE[name].check(cfg)  # the family's own keys
     return cfg
 
 
@@ -100,20 +155,8 @@ def build(name, d_input, d_output, **config):
     cfg = _config(name, d_input, config)
     if not (_is_int(d_output) and d_output > 0):
         raise ValueError(f"d_output must be a positive int (got {d_output!r})")
-    H = cfg["d_model"]
-
-    def mixer():
-        if name in ("dlr", "dlr-prod"):
-            return DLR(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
-                       prod=name == "dlr-prod", kernel_chunk=cfg["kernel_chunk"])
-        if name == "dss":
-            return DSS(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
-                       kernel_chunk=cfg["kernel_chunk"])
-        if name == "attention":
-            return Attention(H, cfg["n_heads"], cfg["bidirectional"])
-        return LocalAttention(H, cfg["n_heads"], cfg["bidirectional"], cfg["chunk_size"])
-
-    model = Model([mixer() for _ in range(cfg["n_layers"])], d_input, d_output, H,
+    mixers = [_FILE[name].mixer(name, cfg) for _ in range(cfg["n_layers"])]
+    model = Model(mixers, d_input, d_output, cfg["d_model"],
                   prenorm=cfg["prenorm"], glu=cfg["glu"], dropout=cfg["dropout"],
                   vocab_size=cfg["vocab_size"], t_out=cfg["t_out"])
     model.config = {"name": name, "d_input": d_input, "d_output": d_output, **cfg}

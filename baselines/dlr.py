@@ -203,3 +203,16 @@ class DLR(nn.Module):
     def forward(self, u):
         k = two_sided(self.kernel(u.shape[1]))  # [H, L] or [H, 2L]
         return fft_conv(u.transpose(1, 2), k).transpose(1, 2)  # [B, L, H]
+
+
+# Registration in lrbench.baselines (see its docstring): the models this file defines, their keys
+# beyond the shared block's with defaults (Δ range: the paper's §2.3), the mixer build() puts in
+# each layer, and the model whose rows of the paper's tables DLR-prod uses (it has none of its own).
+CONFIG = {name: dict(d_state=4096, bidirectional=False, kernel_chunk=None, dt_min=5e-4, dt_max=0.5)
+          for name in ("dlr", "dlr-prod")}
+ROWS = {"dlr-prod": "dlr"}
+
+
+def mixer(name, cfg):
+    return DLR(cfg["d_model"], cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
+               prod=name == "dlr-prod", kernel_chunk=cfg["kernel_chunk"])

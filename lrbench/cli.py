@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from lrbench.errors import RUNTIME, USAGE, VERIFY, LrbenchError
+from lrbench.presets import PRESETS
 from lrbench.registry import REGISTRY, config_fields, get_task, parse_value, spec_of
 
 
@@ -313,14 +314,28 @@ def _check_json_out(path: Path, directory: Path) -> None:
         raise LrbenchError(f"--json {path} is inside the dataset directory {inside}; write the result elsewhere")
 
 
+class ModelOption(click.Option):
+    """--model, whose help lists lrbench.baselines.MODELS, read when the help is shown: importing the
+    baselines imports torch, which no other command needs."""
+
+    def get_help_record(self, ctx: click.Context):
+        try:
+            from lrbench.baselines import MODELS
+
+            names = ", ".join(MODELS)
+        except ImportError:
+            names = "a model of lrbench.baselines (with torch installed)"
+        self.help = (f"{names}, or package.module:factory (your own torch module, built as "
+                     "factory(d_input, d_output, task)).")
+        return super().get_help_record(ctx)
+
+
 @cli.command()
-@click.option("--model", required=True, metavar="NAME",
-              help="dlr, dlr-prod, dss, attention, local-attention, or package.module:factory (your own "
-                   "torch module, built as factory(d_input, d_output, task)).")
+@click.option("--model", cls=ModelOption, required=True, metavar="NAME")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="Task to run (repeatable) [default: the preset's suite of registered tasks].")
 @click.option("--preset", default=None, metavar="NAME",
-              help="paper, paper-deep, paper-l512, paper-shift, quick or smoke [default: paper on CUDA, quick otherwise].")
+              help=f"{', '.join(list(PRESETS)[:-1])} or {list(PRESETS)[-1]} [default: paper on CUDA, quick otherwise].")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda when present].")
 @click.option("--data", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="A dataset from `lrbench generate`, or a root holding them; what is missing is generated on the fly.")

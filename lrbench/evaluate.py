@@ -53,13 +53,12 @@ import numpy as np
 
 from lrbench import metrics as M
 from lrbench.errors import RUNTIME, LrbenchError
-from lrbench.presets import HIGHER, Preset, Setting, get_preset
+from lrbench.presets import Preset, Setting, get_preset
 from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 from lrbench.seeding import epoch_order
 from lrbench.storage import atomic_write_bytes
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
-BASELINES = ("dlr", "dlr-prod", "dss", "attention", "local-attention")  # lrbench.baselines.MODELS
 CHECKPOINT_FORMAT = 1
 
 
@@ -89,9 +88,11 @@ class ModelSpec:
 def resolve_model(name: str) -> ModelSpec:
     """A baseline name, or `package.module:factory` imported (the working directory is importable)."""
     if ":" not in name:
-        if name not in BASELINES:
-            raise LrbenchError(f"unknown model {name!r}; valid models: {', '.join(BASELINES)}, "
-                                "or package.module:factory for your own")
+        from lrbench.baselines import MODELS
+
+        if name not in MODELS:
+            raise LrbenchError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}, "
+                               "or package.module:factory for your own")
         return ModelSpec(name)
     module_name, _, attr = name.partition(":")
     if not module_name or not attr:
@@ -110,15 +111,6 @@ def resolve_model(name: str) -> ModelSpec:
     return ModelSpec(name, factory)
 
 
-# token vocabularies of the token tasks (their ids are 0..V-1)
-def _vocab(task_name: str) -> int:
-    if task_name == "listops-subtrees":
-        from lrbench.generators.listops import TOKEN_NAMES
-
-        return len(TOKEN_NAMES)
-    raise LrbenchError(f"task {task_name}: unknown token vocabulary", RUNTIME)
-
-
 @dataclass(frozen=True)
 class View:
     """How a task's samples meet a model. mode: "signal" (float [B, T, C]), "tokens" (ids [B, T])
@@ -132,16 +124,9 @@ class View:
 
 
 def task_view(task: Task) -> View:
-    f = task.features
-    inputs, targets = f["inputs"], f["targets"]
-    if task.kind == "regression":
-        return View("signal", inputs.shape[-1], targets.shape[-1], targets.shape[0], None)
-    k = task.spec.num_classes
-    if len(inputs.shape) == 1 and np.issubdtype(np.dtype(inputs.dtype), np.integer):
-        return View("tokens", _vocab(task.name), k, None, k)
-    if len(inputs.shape) == 2:
-        return View("image", 1, k, None, k)
-    raise LrbenchError(f"task {task.name}: cannot feed inputs of shape {inputs.shape} to a model", RUNTIME)
+    """The task's own facts (lrbench.registry), as the harness uses them."""
+    d_input = task.vocab_size if task.view == "tokens" else task.d_input
+    return View(task.view, d_input, task.d_output, task.t_out, task.num_classes)
 
 
 def resolve_device(torch, device: str | None, local_rank: int = 0):
@@ -315,7 +300,7 @@ def _prepare(torch, view: View, batch: dict, device):
 
 def _accumulators(task: Task, view: View, per_batch: int | None) -> dict[str, Any]:
     kw = {} if task.kind == "regression" else {"num_classes": view.num_classes}
-    return {m: M.make_accumulator(m, per_batch, **kw) for m in task.spec.metrics}
+    return {m: M.make_accumulator(m, per_batch, **kw) for m in task.metrics}
 
 
 def _merge_ranks(torch, ctx: Dist, accs: dict[str, Any]) -> None:
@@ -417,8 +402,8 @@ def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, dat
 
             ds = open_dataset(path)
             splits = {s: str(path) if s in ds.splits else None for s in ("train", "val", "test")}
-            if task.name not in HIGHER:
-                splits["train"] = None  # the atomic tasks always train on the endless stream
+            if "train" not in task.finite_splits:
+                splits["train"] = None  # a task whose train split is a stream always trains on the stream
             for split in (s for s, p in splits.items() if p):  # here, not in a loader worker hours later
                 ds[split].check_shards()
             ds.close()
@@ -529,13 +514,13 @@ class _Runner:
     def source(self, split: str, path: str | None) -> _Source:
         task = self.job.task
         epoch = None
-        if split == "train" and task.name in HIGHER:  # a finite train split, as in the paper
+        if split == "train" and "train" in task.finite_splits:  # a finite train split, as in the paper
             if path is not None:
                 from lrbench.dataset import open_dataset
 
                 epoch = len(open_dataset(path)["train"])
             else:
-                epoch = task.spec.default_splits["train"]
+                epoch = task.default_splits["train"]
         return _Source(task.name, config_dict(task.config), self.job.data_seed, split, path, epoch)
 
     def eval_batches(self, split: str, path: str | None, wanted: int) -> _Batches:
@@ -648,7 +633,7 @@ class _Runner:
 
     def run(self) -> dict:
         torch, ctx, job, train = self.torch, self.ctx, self.job, self.train
-        metric = job.task.spec.metrics[0]
+        metric = job.task.metric
         net = _build_model(torch, job, self.seed).to(ctx.device)
         from lrbench.baselines import param_groups
 

@@ -23,9 +23,17 @@ What the paper does not give, and what we chose instead (written here once):
   its own kernel), as we know nothing better.
 * Table 5's "kernel len." (2^13 for Pathfinder-128, 2^15 for 256 and 512) is recorded in
   `Setting.notes`; lrbench's baselines always use a kernel as long as the input.
-* Models without a row of their own borrow one: dlr-prod uses DLR's, local-attention uses
-  attention's (and attention uses local attention's on the higher-order tasks), and a custom
-  model (`package.module:factory`) trains with DLR's optimisation settings.
+* Models without a row of their own borrow one, as their files declare (`ROWS` in
+  lrbench.baselines): dlr-prod uses DLR's, local-attention uses attention's (and attention uses
+  local attention's on the higher-order tasks); a custom model (`package.module:factory`) trains
+  with DLR's optimisation settings, and so does any other model in `quick` and `smoke`. A row's
+  model keys that a model does not take (an SSM's state size for attention) are left out.
+
+Rows are chosen by what the registry says about a task, never by its name: its kind (regression
+tasks are Table 1's, with the sequence length set through the task's size parameter; tagging
+tasks are Table 3's), its dataset label (Table 5's rows, Table 3's numbers), how a model reads it
+(`quick` has one row for token and one for image tasks), its tiny parameters (`smoke`) and its
+preset hints (the block's GLU, norm placement and direction; `quick`'s smaller instance).
 """
 
 from __future__ import annotations
@@ -36,12 +44,10 @@ from typing import Callable
 
 from lrbench import paper_results as paper
 from lrbench.errors import LrbenchError
+from lrbench.registry import REGISTRY, TaskSpec, build_config, spec_of
 
-ATOMIC = ("shift", "cumsum", "cummax", "reverse", "sort", "select", "select-fixed", "mips",
-          "context-shift", "solve", "solve-fixed")
-HIGHER = ("listops-subtrees", "pathfinder-seg")
-
-
+PAPER_CHUNK = 1024  # §3.4: local attention over non-overlapping chunks of 1024 positions
+SMOKE_MAX_POSITIONS = 4096  # smoke's suite: the tasks whose tiny inputs are at most this long
 @dataclass(frozen=True)
 class Train:
     """Optimisation and evaluation settings of one run."""
@@ -109,9 +115,24 @@ class Preset:
         return self.cell(task, params, model)
 
 
-def _borrow(model: str) -> str:
-    """The baseline whose row a model without one of its own uses."""
-    return {"dlr-prod": "dlr", "local-attention": "attention"}.get(model, model)
+def _row_model(model: str, rows) -> str:
+    """The model whose row `model` uses: its own when `rows` has one, else the one its file names
+    (lrbench.baselines.ROWS); a custom model uses DLR's."""
+    if ":" in model:
+        return "dlr"
+    if model in rows:
+        return model
+    from lrbench.baselines import ROWS
+
+    return ROWS.get(model, model)
+
+
+def _borrowers_text() -> str:
+    """'dlr-prod, local-attention, custom models through dlr's and attention's rows'."""
+    from lrbench.baselines import ROWS
+
+    lenders = " and ".join(f"{m}'s" for m in dict.fromkeys(ROWS.values()))
+    return f"{', '.join([*ROWS, 'custom models'])} through {lenders} rows"
 
 
 def _ssm(d_model, d_state, dt_min, dt_max, n_layers=1, **extra):
@@ -122,19 +143,46 @@ def _attn(d_model, n_layers=1, **extra):
     return dict(d_model=d_model, n_layers=n_layers, n_heads=4, **extra)
 
 
-def _model_config(model: str, row: dict, common: dict) -> dict:
-    """build() config for `model` from a table row; custom models take none."""
+def _model_config(model: str, row: dict, block: dict) -> dict:
+    """build() config for `model` from a table row's model keys and the task's block settings:
+    the keys the model takes (lrbench.baselines.DEFAULTS); custom models take none."""
     if ":" in model:
         return {}
-    cfg = dict(row["model"], **common)
-    if model == "local-attention":
-        cfg.setdefault("chunk_size", 1024)  # §3.4: non-overlapping chunks of 1024
-    if model in ("attention", "local-attention"):
-        for key in ("d_state", "dt_min", "dt_max"):
-            cfg.pop(key, None)
-    elif "d_state" not in cfg:
-        raise LrbenchError(f"no SSM settings for {model} in this row")
+    from lrbench.baselines import DEFAULTS, MODELS
+
+    if model not in DEFAULTS:
+        raise LrbenchError(f"unknown model {model!r}; valid models: {', '.join(MODELS)}")
+    takes = DEFAULTS[model]
+    lacking = [k for k in block if k not in takes]
+    if lacking:
+        raise LrbenchError(f"model {model} has no {', '.join(lacking)} setting, which the paper's block uses on "
+                           "this task")
+    cfg = {k: v for k, v in dict(row, **block).items() if k in takes}
+    if "chunk_size" in takes:
+        cfg.setdefault("chunk_size", PAPER_CHUNK)
     return cfg
+
+
+def _label(task: str, params: dict) -> str:
+    """The dataset label of a task at these parameters: how Tables 3 and 5 name their rows."""
+    spec = spec_of(task)
+    return spec.dir_label(build_config(spec, params))
+
+
+def _sized(spec: TaskSpec, params: dict, preset: str, length: int) -> dict:
+    """`params` with the task's size parameter set to the sequence length `length`."""
+    if spec.size_param is None:
+        raise LrbenchError(f"preset {preset} sets the sequence length L={length}; task {spec.name} has no size "
+                           "parameter for it")
+    return dict(params, **{spec.size_param: length})
+
+
+def _regression(preset: str, task: str) -> TaskSpec:
+    spec = spec_of(task)
+    if spec.kind != "regression":
+        covered = [name for name, s in REGISTRY.items() if s.kind == "regression"]
+        raise LrbenchError(f"preset {preset} has no setting for task {task}; it covers {', '.join(covered)}")
+    return spec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,77 +215,68 @@ TABLE2_LENGTHS = (2**14, 2**16, 2**18, 2**20)
 
 # Table 5: hyperparameters of the DLR models of Table 3. §A.5: GLU after each block, cosine LR with
 # linear warmup, test metric at the best validation checkpoint, per-batch test metrics.
-# Norm placement (SPEC §9): post-norm for ListOps, pre-norm + final norm for Pathfinder.
-# Direction (§3.4): "Unlike previous experiments, we trained bidirectional models on [Pathfinder]".
+# Norm placement (SPEC §9: post-norm for ListOps, pre-norm + final norm for Pathfinder) and
+# direction (§3.4: "Unlike previous experiments, we trained bidirectional models on [Pathfinder]")
+# are the tasks' block hints in the registry. Rows are keyed by dataset label (the task's dir_label
+# at `task`, `params`), as the paper names them.
 _DT = dict(dt_min=1e-4, dt_max=1e-1)
 TABLE5 = {
     # row "LS | 2^13 | 6 | 2^7 | 2^10 | 1e-4 | 1e-1 | 8e-4 | 32 | 300K | 100 | 0.01 | 2^13"
-    "listops-subtrees": dict(params={}, length=2**13, model=_ssm(2**7, 2**10, n_layers=6, **_DT),
+    "listops-subtrees": dict(task="listops-subtrees", params={}, length=2**13,
+                             model=_ssm(2**7, 2**10, n_layers=6, **_DT),
                              lr=8e-4, batch=32, steps=300_000, weight_decay=0.01, kernel_len=2**13),
     # row "PS | 2^14 | 5 | 2^7 | 2^10 | 1e-4 | 1e-1 | 1e-4 | 16 | 150K | 30 | 0 | 2^13"
-    "pathfinder-seg-128": dict(params={"size": 128}, length=2**14, model=_ssm(2**7, 2**10, n_layers=5, **_DT),
+    "pathfinder-seg-128": dict(task="pathfinder-seg", params={"size": 128}, length=2**14,
+                               model=_ssm(2**7, 2**10, n_layers=5, **_DT),
                                lr=1e-4, batch=16, steps=150_000, weight_decay=0.0, kernel_len=2**13),
     # row "PS | 2^16 | 6 | 2^7 | 2^10 | 1e-4 | 1e-1 | 5e-5 | 18 | 178K | 40 | 0 | 2^15"
-    "pathfinder-seg-256": dict(params={"size": 256}, length=2**16, model=_ssm(2**7, 2**10, n_layers=6, **_DT),
+    "pathfinder-seg-256": dict(task="pathfinder-seg", params={"size": 256}, length=2**16,
+                               model=_ssm(2**7, 2**10, n_layers=6, **_DT),
                                lr=5e-5, batch=18, steps=178_000, weight_decay=0.0, kernel_len=2**15),
     # row "PS | 2^18 | 12 | 2^6 | 2^11 | 1e-4 | 1e-1 | 1e-5 | 14 | 114K | 21 | 0 | 2^15"
-    "pathfinder-seg-512": dict(params={"size": 512}, length=2**18, model=_ssm(2**6, 2**11, n_layers=12, **_DT),
+    "pathfinder-seg-512": dict(task="pathfinder-seg", params={"size": 512}, length=2**18,
+                               model=_ssm(2**6, 2**11, n_layers=12, **_DT),
                                lr=1e-5, batch=14, steps=114_000, weight_decay=0.0, kernel_len=2**15),
 }
 
 
-def _higher_key(task: str, params: dict) -> str:
-    if task == "listops-subtrees":
-        return task
-    return f"pathfinder-seg-{params.get('size', 128)}"
-
-
-def _higher_common(task: str) -> dict:
-    if task == "listops-subtrees":
-        return dict(glu=True, prenorm=False, bidirectional=False)
-    return dict(glu=True, prenorm=True, bidirectional=True)
-
-
-def _paper_higher(task: str, params: dict, model: str, row: dict, train_extra: dict) -> Setting:
-    key = _higher_key(task, params)
-    metric = "token_accuracy" if task == "listops-subtrees" else "macro_f1"
-    value = paper.table3(key, model, metric)  # none for full attention: Table 3 ran local attention
+def _paper_higher(task: str, params: dict, model: str, train_extra: dict) -> Setting:
+    """A tagging task's cell of Table 3, trained with its Table 5 row."""
+    spec, key = spec_of(task), _label(task, params)
+    if key not in TABLE5:
+        raise LrbenchError(f"preset paper has no setting for task {task} at {key}; Table 5 covers "
+                           f"{', '.join(TABLE5)}")
+    row = TABLE5[key]
+    value = paper.table3(key, model, spec.metrics[0])  # none for full attention: Table 3 ran local attention
     train = Train(lr=row["lr"], batch_size=row["batch"], steps=row["steps"], schedule="cosine",
                   warmup=row["steps"] // 100, weight_decay=row["weight_decay"], per_batch=True,
                   **train_extra)
-    return Setting(task, dict(params), _model_config(model, row, _higher_common(task)), train,
+    return Setting(task, dict(params), _model_config(model, row["model"], spec.hints.block), train,
                    paper=value, paper_source=f"Table 3 ({key})" if value is not None else None,
                    notes=(f"Table 5 kernel length {row['kernel_len']} not applied (full-length kernels)",)
                    if row["kernel_len"] < row["length"] else ())
-
-
-def _check_task(preset: str, task: str, allowed: tuple[str, ...]) -> None:
-    if task not in allowed:
-        raise LrbenchError(f"preset {preset} has no setting for task {task}; it covers {', '.join(allowed)}")
 
 
 def _table1_cell(name: str, layers: dict[str, int], length: int, eval_train: dict):
     """A preset over Table 1: `layers` = {baseline: number of layers} of the columns it covers."""
 
     def cell(task: str, params: dict, model: str) -> Setting:
-        if task in HIGHER and name == "paper":
-            row = TABLE5[_higher_key(task, params)]
-            return _paper_higher(task, params, model, row, dict(eval_every=5000, val_samples=2000,
-                                                                test_samples=2000, log_every=100))
-        _check_task(name, task, ATOMIC)
-        base = "dlr" if ":" in model else _borrow(model)
+        if spec_of(task).kind == "tagging" and name == "paper":
+            return _paper_higher(task, params, model, dict(eval_every=5000, val_samples=2000,
+                                                           test_samples=2000, log_every=100))
+        spec = _regression(name, task)
+        base = _row_model(model, layers)
         if base not in layers:
             raise LrbenchError(f"preset {name} has no setting for model {model}; it covers "
-                              f"{', '.join(sorted(layers))} (and dlr-prod, local-attention, custom models "
-                              "through dlr's and attention's rows)")
+                               f"{', '.join(sorted(layers))} (and {_borrowers_text()})")
         n = layers[base]
         row = TABLE4[(base, n, length)]
         column = f"{base}-{n}-{length}"
         value = paper.table1(column, task) if model == base else None
         train = Train(lr=row["lr"], batch_size=row["batch"], steps=row["steps"], per_batch=True,
                       **eval_train)
-        return Setting(task, dict(params, length=length), _model_config(model, row, {}), train, paper=value,
-                       paper_source=f"Table 1 ({base}, {n} layer{'s' if n > 1 else ''}, L={length})"
+        return Setting(task, _sized(spec, params, name, length), _model_config(model, row["model"], {}), train,
+                       paper=value, paper_source=f"Table 1 ({base}, {n} layer{'s' if n > 1 else ''}, L={length})"
                        if value is not None else None)
 
     return cell
@@ -247,17 +286,22 @@ _PAPER_ATOMIC_EVAL = dict(eval_every=2000, val_samples=1024, test_samples=6400, 
 
 
 def _paper_shift(task: str, params: dict, model: str) -> Setting:
-    _check_task("paper-shift", task, ("shift",))
-    base = "dlr" if (":" in model or model == "dlr-prod") else model
+    if task != paper.TABLE2_TASK:
+        raise LrbenchError(f"preset paper-shift has no setting for task {task}; it covers {paper.TABLE2_TASK}")
+    base = _row_model(model, TABLE2_SETUP)
     if base not in TABLE2_SETUP:
-        raise LrbenchError(f"preset paper-shift has no setting for model {model}; it covers dlr, dlr-prod, dss")
+        from lrbench.baselines import ROWS
+
+        covered = sorted([*TABLE2_SETUP, *(m for m, r in ROWS.items() if r in TABLE2_SETUP)])
+        raise LrbenchError(f"preset paper-shift has no setting for model {model}; it covers {', '.join(covered)}")
     row = TABLE2_SETUP[base]
-    length = params.get("length", TABLE2_LENGTHS[0])
+    spec = spec_of(task)
+    length = params.get(spec.size_param, TABLE2_LENGTHS[0])
     value = paper.table2(model, length)
     train = Train(lr=row["lr"], batch_size=row["batch"], steps=row["steps"], per_batch=True,
                   eval_every=4000, val_samples=256, test_samples=1024, log_every=100)
-    return Setting(task, dict(params, length=length), _model_config(model, row, {}), train, paper=value,
-                   paper_source=f"Table 2 ({model}, L={length})" if value is not None else None)
+    return Setting(task, _sized(spec, params, "paper-shift", length), _model_config(model, row["model"], {}), train,
+                   paper=value, paper_source=f"Table 2 ({model}, L={length})" if value is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,32 +317,35 @@ _QUICK = {
 }
 _QUICK_TRAIN = dict(batch_size=32, steps=1000, eval_every=250, log_every=50, val_samples=256,
                     test_samples=1024)
-_QUICK_HIGHER = {
+# tagging tasks by how a model reads them (the task's hints give its smaller instance):
+_QUICK_TAGGING = {
     # ListOps with short expressions (64-256 tokens), 4 post-norm GLU layers
-    "listops-subtrees": dict(params={"max_depth": 10, "min_length": 64, "max_length": 256},
-                             model=_ssm(64, 256, n_layers=4, **_DT), lr=2e-3, batch=32, steps=3000,
-                             weight_decay=0.01),
+    "tokens": dict(model=_ssm(64, 256, n_layers=4, **_DT), lr=2e-3, batch=32, steps=3000, weight_decay=0.01),
     # Pathfinder at its smallest size, 3 pre-norm bidirectional layers
-    "pathfinder-seg": dict(params={"size": 128}, model=_ssm(64, 512, n_layers=3, **_DT), lr=2e-3, batch=16,
-                           steps=1500, weight_decay=0.0),
+    "image": dict(model=_ssm(64, 512, n_layers=3, **_DT), lr=2e-3, batch=16, steps=1500, weight_decay=0.0),
 }
 
 
 def _quick(task: str, params: dict, model: str) -> Setting:
-    if task in HIGHER:
-        row = _QUICK_HIGHER[task]
+    spec = spec_of(task)
+    if spec.kind == "tagging":
+        if spec.view not in _QUICK_TAGGING:
+            raise LrbenchError(f"preset quick has no setting for task {task}: it covers tagging tasks read as "
+                               f"{' or '.join(_QUICK_TAGGING)}, not {spec.view}")
+        row = _QUICK_TAGGING[spec.view]
         train = Train(lr=row["lr"], batch_size=row["batch"], steps=row["steps"], schedule="cosine",
                       warmup=row["steps"] // 20, weight_decay=row["weight_decay"], eval_every=500,
                       log_every=50, val_samples=256, test_samples=512)
-        merged = dict(row["params"], **params)
-        return Setting(task, merged, _model_config(model, row, _higher_common(task)), train)
-    _check_task("quick", task, ATOMIC)
-    base = "dlr" if ":" in model else _borrow(model)
+        merged = dict(spec.hints.quick, **params)
+        return Setting(task, merged, _model_config(model, row["model"], spec.hints.block), train)
+    spec = _regression("quick", task)
+    base = _row_model(model, _QUICK)
+    base = base if base in _QUICK else "dlr"
     row = _QUICK[base]
-    column = {"dlr": "dlr-1-4096", "dss": "dss-1-4096", "attention": "attention-1-4096"}[base]
-    value = paper.table1(column, task) if model == base else None
+    value = paper.table1(f"{base}-1-4096", task) if model == base else None
     train = Train(lr=row["lr"], **_QUICK_TRAIN)
-    return Setting(task, dict(params, length=_QUICK_L), _model_config(model, row, {}), train, paper=value,
+    return Setting(task, _sized(spec, params, "quick", _QUICK_L), _model_config(model, row["model"], {}), train,
+                   paper=value,
                    paper_source=f"Table 1 ({base}, 1 layer, L=4096; reference)" if value is not None else None)
 
 
@@ -310,43 +357,50 @@ _SMOKE = {
 
 
 def _smoke(task: str, params: dict, model: str) -> Setting:
-    base = "dlr" if ":" in model else _borrow(model)
-    row = _SMOKE[base]
+    """Any task at its tiny parameters, any model (DLR's row for those without one): seconds on a CPU."""
+    spec = spec_of(task)
+    base = _row_model(model, _SMOKE)
+    row = _SMOKE[base if base in _SMOKE else "dlr"]
+    tagging = spec.kind == "tagging"
     train = Train(lr=3e-3, batch_size=8, steps=20, eval_every=10, log_every=5, val_samples=16,
-                  test_samples=16, schedule="cosine" if task in HIGHER else "constant",
-                  warmup=2 if task in HIGHER else 0)
-    if task == "listops-subtrees":
-        task_params = {"max_depth": 6, "min_length": 16, "max_length": 64}
-    elif task == "pathfinder-seg":
-        task_params = {"size": 128}
-    else:
-        task_params = {"length": 32}
-    common = _higher_common(task) if task in HIGHER else {}
-    return Setting(task, dict(task_params, **params), _model_config(model, row, common), train)
+                  test_samples=16, schedule="cosine" if tagging else "constant", warmup=2 if tagging else 0)
+    return Setting(task, dict(spec.tiny, **params), _model_config(model, row["model"], spec.hints.block), train)
 
 
-def _suite(higher: tuple[tuple[str, dict], ...] = ()) -> tuple:
-    return tuple((t, {}) for t in ATOMIC) + higher
+def _suite(kind: str = "regression", more: tuple[tuple[str, dict], ...] = ()) -> tuple:
+    """Every registered task of `kind` with its preset's parameters, then `more`."""
+    return tuple((name, {}) for name, spec in REGISTRY.items() if spec.kind == kind) + more
+
+
+def _smoke_sized(name: str) -> bool:
+    spec = spec_of(name)
+    from lrbench.registry import Task
+
+    return Task(spec, build_config(spec, spec.tiny)).t_in <= SMOKE_MAX_POSITIONS
+
+
+def _table2_suite() -> tuple:
+    size = spec_of(paper.TABLE2_TASK).size_param
+    return tuple((paper.TABLE2_TASK, {size: n}) for n in TABLE2_LENGTHS)
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
         Preset("paper", "Table 1 cols 1-3 (1 layer, L=4096) and Table 3, hyperparameters of Tables 4-5",
-               _suite(higher=(("listops-subtrees", {}), ("pathfinder-seg", {"size": 128}),
-                              ("pathfinder-seg", {"size": 256}), ("pathfinder-seg", {"size": 512}))),
+               _suite(more=tuple((row["task"], row["params"]) for row in TABLE5.values())),
                _table1_cell("paper", {"dlr": 1, "dss": 1, "attention": 1}, 2**12, _PAPER_ATOMIC_EVAL)),
         Preset("paper-deep", "Table 1 col 4: 6 DLR layers at L=4096 (Table 4)", _suite(),
                _table1_cell("paper-deep", {"dlr": 6}, 2**12, _PAPER_ATOMIC_EVAL)),
         Preset("paper-l512", "Table 1 cols 5-6: 6 DLR / 2 attention layers at L=512 (Table 4)", _suite(),
                _table1_cell("paper-l512", {"dlr": 6, "attention": 2}, 2**9,
                             dict(_PAPER_ATOMIC_EVAL, eval_every=1000))),
-        Preset("paper-shift", "Table 2: 1 layer on Shift at L=2^14..2^20, H=32, batch 4",
-               tuple(("shift", {"length": n}) for n in TABLE2_LENGTHS), _paper_shift),
+        Preset("paper-shift", "Table 2: 1 layer on Shift at L=2^14..2^20, H=32, batch 4", _table2_suite(),
+               _paper_shift),
         Preset("quick", "minutes on one GPU: L=512, 1 layer, 1000 steps; small ListOps and Pathfinder-128",
-               _suite(higher=(("listops-subtrees", {}), ("pathfinder-seg", {}))), _quick),
-        Preset("smoke", "seconds on a CPU (tests): L=32, 20 steps", _suite(higher=(("listops-subtrees", {}),)),
-               _smoke),
+               _suite() + _suite("tagging"), _quick),
+        Preset("smoke", "seconds on a CPU (tests): L=32, 20 steps",
+               tuple(entry for entry in _suite() + _suite("tagging") if _smoke_sized(entry[0])), _smoke),
     ]
 }
 

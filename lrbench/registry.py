@@ -69,7 +69,8 @@ class Feature:
     def to_json(self) -> dict:
         return {"dtype": self.dtype, "shape": list(self.shape), "ragged": self.ragged, "pad": self.pad}
 
-    def stack(self, arrays: Sequence[np.ndarray], width: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def stack(self, arrays: Sequence[np.ndarray], width: int | None = None,
+              out: np.ndarray | None = None) -> np.ndarray:
         """Samples of this field as one array [n, ...] in the stored dtype: the one padding function.
 
         A ragged field's samples are padded with ``pad`` to ``width`` (default: the longest); ``out``
@@ -171,7 +172,8 @@ IMAGE_SIZE = SizeParam("size", "--size", "Image size M of pathfinder-seg (128, 2
 
 
 def _signal(inputs: tuple[int, int], targets: tuple[int, int], bounded: bool = True) -> dict[str, Feature]:
-    return {"inputs": Feature("float32", inputs, **UNIT), "targets": Feature("float32", targets, **(UNIT if bounded else {}))}
+    return {"inputs": Feature("float32", inputs, **UNIT),
+            "targets": Feature("float32", targets, **(UNIT if bounded else {}))}
 
 
 def _shift_features(c):
@@ -222,7 +224,8 @@ def _atomic(name: str, task_id: int, config: type, generate, features, summary: 
 def _listops_features(c):
     n = c.max_length
     return {
-        "inputs": Feature("uint8", (n,), ragged=True, pad=listops.PAD, compress=True, low=1, high=len(listops.TOKEN_NAMES) - 1),
+        "inputs": Feature("uint8", (n,), ragged=True, pad=listops.PAD, compress=True, low=1,
+                          high=len(listops.TOKEN_NAMES) - 1),
         "targets": Feature("int8", (n,), ragged=True, pad=listops.IGNORE, compress=True, low=0, high=9),
         "node_height": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=1, high=c.max_depth - 1),
         "node_op": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=0, high=len(listops.OPS) - 1,
@@ -331,9 +334,11 @@ def _check_spec(spec: TaskSpec) -> None:
     need(bool(spec.metrics) and all(m in METRICS for m in spec.metrics),
          f"metrics must be some of {', '.join(METRICS)} (got {spec.metrics!r})")
     need(spec.view in VIEWS, f"view must be one of {', '.join(VIEWS)} (got {spec.view!r})")
-    need((spec.vocab_size is not None) == (spec.view == "tokens"), "a task has vocab_size exactly when its view is tokens")
+    need((spec.vocab_size is not None) == (spec.view == "tokens"),
+         "a task has vocab_size exactly when its view is tokens")
     need(spec.vocab_size is None or spec.vocab_size >= 2, "vocab_size must be >= 2")
-    need((spec.num_classes is not None) == (spec.kind == "tagging"), "a task has num_classes exactly when it is tagging")
+    need((spec.num_classes is not None) == (spec.kind == "tagging"),
+         "a task has num_classes exactly when it is tagging")
     need(spec.num_classes is None or spec.num_classes >= 2, "num_classes must be >= 2")
     need(bool(spec.default_splits) and set(spec.default_splits) <= set(SPLITS)
          and all(isinstance(n, int) and n > 0 for n in spec.default_splits.values()),
@@ -473,6 +478,12 @@ class Task:
     def d_output(self) -> int:
         """Outputs per position a model gives: target channels (regression) or class logits."""
         return self.num_classes if self.kind == "tagging" else self.features["targets"].shape[-1]
+
+    @property
+    def t_in(self) -> int:
+        """Input positions a model reads (their maximum when they vary): an image's M² pixels."""
+        shape = self.features["inputs"].shape
+        return int(np.prod(shape)) if self.view == "image" else shape[0]
 
     @property
     def t_out(self) -> int | None:

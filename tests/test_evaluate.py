@@ -8,11 +8,13 @@ minutes on a 2-core machine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
@@ -20,10 +22,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lrbench  # noqa: E402
+from lrbench import registry  # noqa: E402
 from lrbench.errors import LrbenchError  # noqa: E402
 from lrbench.evaluate import (_Batches, _Source, _lr_factor,  # noqa: E402
                               default_preset, evaluate, results_markdown)
 from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
+from lrbench.registry import Feature  # noqa: E402
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # shared CI cores: spinning OpenMP threads slow tiny models 10x
 HAS_LISTOPS = "listops-subtrees" in lrbench.list_tasks()
@@ -524,3 +528,82 @@ def test_default_preset_and_suites():
                 s = PRESETS[name].setting(task, params, model)
                 lrbench.get_task(task, **s.task_params)
                 build(model, 3, 1, **s.model)
+
+
+@dataclasses.dataclass(frozen=True)
+class WidthConfig:
+    width: int = 64
+    depth: int = 3
+
+
+def _toy_signal(rng, cfg):
+    x = rng.standard_normal((cfg.width, 2)).astype(np.float32)
+    return {"inputs": x, "targets": x[:, :1].copy()}
+
+
+def _toy_features(cfg):
+    return {"inputs": Feature("float32", (cfg.width, 2)), "targets": Feature("float32", (cfg.width, 1))}
+
+
+def _toy_tokens(rng, cfg):
+    n = int(rng.integers(2, cfg.width + 1))
+    return {"inputs": rng.integers(1, 5, n).astype(np.uint8), "targets": rng.integers(0, 3, n).astype(np.int8)}
+
+
+def _toy_token_features(cfg):
+    return {"inputs": Feature("uint8", (cfg.width,), ragged=True), "targets": Feature("int8", (cfg.width,), ragged=True,
+                                                                                      pad=-100)}
+
+
+def test_presets_ask_the_task_not_its_name():
+    """Two tasks the presets have never heard of get settings from their registry entries: a regression
+    task whose size parameter is `width` (Table 1's L goes there), a token tagging task with its own
+    quick instance and block hints."""
+    signal = registry.TaskSpec(
+        name="toy-width", id=9101, config=WidthConfig, generate=_toy_signal, features=_toy_features,
+        kind="regression", metrics=("r2",), view="signal", default_splits={"val": 8}, finite_splits=("val",),
+        dir_label=lambda c: f"toy-width-{c.width}", tiny={"width": 16},
+        size=registry.SizeParam("width", "--width", "W"))
+    tokens = registry.TaskSpec(
+        name="toy-tags", id=9102, config=WidthConfig, generate=_toy_tokens, features=_toy_token_features,
+        kind="tagging", metrics=("token_accuracy",), view="tokens", vocab_size=5, num_classes=3,
+        default_splits={"train": 8, "val": 8}, finite_splits=("train", "val"), dir_label=lambda c: "toy-tags",
+        tiny={"width": 8}, hints=registry.Hints(block=dict(glu=True, bidirectional=True), quick={"depth": 2}))
+    for spec in (signal, tokens):
+        registry.register(spec)
+    try:
+        paper = get_preset("paper").setting("toy-width", {}, "dss")
+        assert paper.task_params == {"width": 4096} and paper.train.lr == 1e-3 and paper.paper is None
+        quick = get_preset("quick").setting("toy-width", {"depth": 5}, "dlr")
+        assert quick.task_params == {"depth": 5, "width": 512} and quick.train.schedule == "constant"
+        smoke = get_preset("smoke").setting("toy-tags", {}, "attention")
+        assert smoke.task_params == {"width": 8} and smoke.train.schedule == "cosine"
+        assert smoke.model["glu"] and smoke.model["bidirectional"] and "d_state" not in smoke.model
+        tagged = get_preset("quick").setting("toy-tags", {}, "dlr")
+        assert tagged.task_params == {"depth": 2} and tagged.model["n_layers"] == 4  # the token row
+        with pytest.raises(LrbenchError, match="preset paper has no setting for task toy-tags at toy-tags"):
+            get_preset("paper").setting("toy-tags", {}, "dlr")
+    finally:
+        for spec in (signal, tokens):
+            registry.unregister(spec.name)
+
+
+def test_a_model_file_declares_its_preset_row():
+    """A model registered at run time: its ROWS entry gives it DLR's paper rows, minus the keys it does not
+    take; without a `bidirectional` key the presets refuse Pathfinder, run bidirectionally in the paper."""
+    from lrbench import baselines
+
+    family = types.SimpleNamespace(
+        __name__="toy_family", CONFIG={"toy-ssm": dict(d_state=8)}, ROWS={"toy-ssm": "dlr"},
+        mixer=lambda name, cfg: torch.nn.Linear(cfg["d_model"], cfg["d_model"]))
+    baselines.register(family)
+    try:
+        assert "toy-ssm" in baselines.MODELS
+        s = get_preset("paper").setting("shift", {}, "toy-ssm")
+        assert s.model == {"d_model": 128, "d_state": 4096, "n_layers": 1} and s.train.lr == 1e-4 and s.paper is None
+        with pytest.raises(LrbenchError, match="model toy-ssm has no bidirectional setting"):
+            get_preset("quick").setting("pathfinder-seg", {}, "toy-ssm")
+        assert baselines.build("toy-ssm", 3, 1, **s.model)(torch.zeros(1, 5, 3)).shape == (1, 5, 1)
+    finally:
+        baselines.unregister(family)
+    assert "toy-ssm" not in baselines.MODELS
