@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 import lrbench  # noqa: E402
 from lrbench import registry  # noqa: E402
 from lrbench.errors import LrbenchError  # noqa: E402
-from lrbench.evaluate import (_Batches, _Source, _lr_factor,  # noqa: E402
+from lrbench.evaluate import (_lr_factor,  # noqa: E402
                               default_preset, evaluate, results_markdown)
 from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
 from lrbench.registry import Feature  # noqa: E402
@@ -187,44 +187,8 @@ def test_data_from_disk_gives_the_same_run_as_generated(tmp_path):
     assert (disk["val"], disk["test"]) == (gen["val"], gen["test"])
 
 
-@pytest.mark.skipif(not HAS_LISTOPS, reason="listops-subtrees is not registered")
-def test_finite_train_split_reshuffles_per_epoch_and_matches_disk(tmp_path):
-    from lrbench.dataset import open_dataset
-    from lrbench.generate import generate
-
-    params = {"max_depth": 6, "min_length": 16, "max_length": 64}
-    task = lrbench.get_task("listops-subtrees", **params)
-    generate(task, tmp_path / "ds", seed=3, sizes={"train": 12}, workers=1)
-    config = json.loads(lrbench.registry.config_json(task.config))
-    stream = _Source(task.name, config, 3, "train", None, epoch_size=12)
-    disk = _Source(task.name, config, 3, "train", str(tmp_path / "ds"), epoch_size=12)
-    order = [stream._item(i) for i in range(36)]
-    for e in range(3):
-        assert sorted(order[12 * e: 12 * e + 12]) == list(range(12))  # each epoch: every sample once
-    assert order[:12] != order[12:24]  # in a new order
-    ds = open_dataset(tmp_path / "ds")
-    for i in (0, 5, 17, 30):
-        a, b = stream(i), disk(i)
-        assert np.array_equal(a["inputs"], b["inputs"]) and np.array_equal(a["targets"], b["targets"])
-        assert np.array_equal(a["inputs"], ds["train"][order[i]]["inputs"])
-
-
 # ---------------------------------------------------------------------------------------------
-# batches, ranks, metrics over ranks, schedule
-
-
-def test_a_steps_samples_do_not_depend_on_world_size():
-    task = lrbench.get_task("cumsum", length=16)
-    src = _Source("cumsum", {"length": 16}, 0, "train")
-    one = _Batches(src, task.features, range(3, 5), stride=8, offset=0, size=8)
-    two = [_Batches(src, task.features, range(3, 5), stride=8, offset=4 * r, size=4) for r in range(2)]
-    for k in range(2):
-        key, whole = one[k]
-        parts = [b[k][1]["inputs"] for b in two]
-        assert key == 3 + k and all(b[k][0] == key for b in two)
-        assert np.array_equal(whole["inputs"], np.concatenate(parts))
-        expect = np.stack([task.sample(i, "train", 0)["inputs"] for i in range(8 * key, 8 * key + 8)])
-        assert np.array_equal(whole["inputs"], expect)
+# the learning-rate schedule
 
 
 def test_lr_schedules():
