@@ -24,8 +24,8 @@ torch = pytest.importorskip("torch")
 import lrbench  # noqa: E402
 from lrbench import registry  # noqa: E402
 from lrbench.errors import LrbenchError  # noqa: E402
-from lrbench.evaluate import (_lr_factor,  # noqa: E402
-                              default_preset, evaluate, results_markdown)
+from lrbench.evaluate import default_preset, evaluate, results_markdown  # noqa: E402
+from lrbench.evaluate.loop import lr_factor  # noqa: E402
 from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
 from lrbench.registry import Feature  # noqa: E402
 
@@ -193,9 +193,9 @@ def test_data_from_disk_gives_the_same_run_as_generated(tmp_path):
 
 def test_lr_schedules():
     const = Train(lr=1.0, batch_size=1, steps=100)
-    assert {_lr_factor(const, s) for s in range(100)} == {1.0}
+    assert {lr_factor(const, s) for s in range(100)} == {1.0}
     cos = Train(lr=1.0, batch_size=1, steps=110, schedule="cosine", warmup=10)
-    f = [_lr_factor(cos, s) for s in range(110)]
+    f = [lr_factor(cos, s) for s in range(110)]
     assert f[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
     assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.5) and f[-1] < 1e-3
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
