@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import lrbench
+from lrbench import registry
 from lrbench.generators import atomic
 from lrbench.seeding import sample_rng
 
@@ -148,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = ROWS
     if args.tasks:
-        wanted = {lrbench.registry.canonical_name(t) for t in args.tasks.split(",")}
+        wanted = {registry.canonical_name(t) for t in args.tasks.split(",")}
         rows = [r for r in ROWS if r[0] in wanted]
     print(f"atomic tasks, median of {args.reps} interleaved repetitions, OPENBLAS_NUM_THREADS="
           f"{os.environ.get('OPENBLAS_NUM_THREADS')}; target: sample <= 2x draws (SPEC §10)")

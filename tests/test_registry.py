@@ -1,6 +1,9 @@
 """Registry, configs and the Python API contract (SPEC §4, §5)."""
 
 import dataclasses
+import importlib.util
+import subprocess
+import sys
 
 import pytest
 
@@ -84,3 +87,27 @@ def test_dataset_directory_names():
     other_param = lrbench.get_task("shift", length=512, num_shifts=4).dir_name()
     assert other_seed.startswith("shift-L512-") and other_param.startswith("shift-L512-")
     assert len({other_seed, other_param, "shift-L512"}) == 3
+
+
+LIGHT_IMPORT = """
+import sys
+core = lambda: sorted(m for m in sys.modules if m.startswith("lrbench") and m != "lrbench"
+                      and not m.startswith("lrbench.baselines"))
+import lrbench
+assert core() == [] and "numpy" not in sys.modules, ("import lrbench loaded", core())
+{baselines}
+assert core() == [], ("import lrbench.baselines loaded", core())
+assert lrbench.get_task("shift").name == "shift"  # the registry loads on first use
+assert "lrbench.generators.atomic" in core() and "lrbench.registry" in core()
+assert issubclass(lrbench.LrbenchError, ValueError)
+"""
+
+
+@pytest.mark.parametrize("with_baselines", [False, True])
+def test_import_lrbench_is_light(with_baselines):
+    """SPEC §2: the registry and generators load on first use, so the layering holds at run time."""
+    if with_baselines and importlib.util.find_spec("torch") is None:
+        pytest.skip("the baselines need torch")
+    code = LIGHT_IMPORT.format(baselines="import lrbench.baselines" if with_baselines else "")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
