@@ -87,6 +87,17 @@ class ListOpsConfig:
             )
 
 
+@dataclass(frozen=True)
+class LRAListOpsConfig(ListOpsConfig):
+    """Long Range Arena's ListOps: the same tree process with LRA's settings (its data script keeps
+    trees with 500 < tokens < 2000, strict, so the inclusive window here is 501..1999)."""
+
+    max_depth: int = 10
+    max_args: int = 10
+    min_length: int = 501
+    max_length: int = 1999
+
+
 def max_tokens(max_depth: int, max_args: int, cap: int) -> list[int]:
     """[d] = the most tokens a subtree rooted at depth d (1..max_depth) can have, capped at ``cap``."""
     most = [0] * (max_depth + 2)
@@ -280,6 +291,17 @@ def listops_subtrees(rng: np.random.Generator, cfg: ListOpsConfig) -> dict[str, 
 
 # ---------------------------------------------------------------------------------------------
 # Text view for `lrbench show`.
+
+
+def listops(rng: np.random.Generator, cfg: LRAListOpsConfig) -> dict[str, np.ndarray]:
+    """LRA's ListOps: one expression tree conditioned on its token count, and the value of the whole
+    expression (the value at its last ']').
+
+    [MAX 2 9 [MIN 4 7 ] 0 ]  ->  targets 9.  Returns inputs uint8 [n] (the vocabulary of
+    listops_subtrees), targets uint8 [] in 0..9.
+    """
+    s = listops_subtrees(rng, cfg)
+    return {"inputs": s["inputs"], "targets": np.array(s["targets"][-1], dtype=np.uint8)}
 
 
 def _parse(tokens: np.ndarray) -> tuple[list, int]:

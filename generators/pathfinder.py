@@ -397,7 +397,8 @@ def no_start(foot) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def circle_shape(radius: float, aa: int, cut: tuple[int, int, int, int], quantized: bool = False) -> np.ndarray:
-    """A circle on its own window of the image (float32, with the Lanczos lobes): a disc of
+    """A circle on its own window of the image (float32 with the Lanczos lobes; float64 k/255 when
+    quantized): a disc of
     radius `radius` drawn on a fine canvas `aa` times the image, centred on a pixel, and shrunk.
     The window reaches W = ceil(radius) + 7 px each way; `cut` = px of it beyond the image
     (top, bottom, left, right), since the filter renormalises at the image's edges. `quantized`:
@@ -410,7 +411,7 @@ def circle_shape(radius: float, aa: int, cut: tuple[int, int, int, int], quantiz
     size = (2 * W + 1 - left - right, 2 * W + 1 - top - bottom)
     if quantized:
         out = Image.fromarray(np.where(inside, 255, 0).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
-        a = (np.asarray(out).astype(np.float64) / 255).astype(np.float32)
+        a = np.asarray(out).astype(np.float64) / 255  # (uint8 / 255 in float64, as the reference's markers)
     else:
         out = Image.fromarray(inside.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
         a = np.asarray(out, dtype=np.float32)
