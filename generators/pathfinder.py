@@ -489,11 +489,16 @@ class _Tables:
     #                    around any pivot whose ring lies inside the image (empty: not the same everywhere)
 
     def for_c(self, M: int) -> tuple:
-        p = self.pen
-        return (M, p.length, p.margin, p.half, self.R, self.ring_y, self.ring_x, self.head_of, self.sin_h,
-                self.cos_h, self.sin_h[:SEEDS], self.cos_h[:SEEDS], self.sin_r, self.cos_r, self.weight,
-                self.foot, self.masks, self.grown, self.mask_span, self.grown_span, self.foot_offsets, self.foot_at,
-                self.inner)
+        """The tables as _pathfinder.c takes them (cached per image size)."""
+        return _c_tables(self, M)
+
+
+@functools.lru_cache(maxsize=None)
+def _c_tables(t: "_Tables", M: int) -> tuple:
+    p = t.pen
+    return (M, p.length, p.margin, p.half, t.R, t.ring_y, t.ring_x, t.head_of, t.sin_h, t.cos_h, t.sin_h[:SEEDS],
+            t.cos_h[:SEEDS], t.sin_r, t.cos_r, t.weight, t.foot, t.masks, t.grown, t.mask_span, t.grown_span,
+            t.foot_offsets, t.foot_at, t.inner)
 
 
 def _spans(patches: np.ndarray) -> np.ndarray:
@@ -920,13 +925,21 @@ def sample_scene(rng: np.random.Generator, cfg) -> Scene:
 # Rendering
 
 
+@functools.lru_cache(maxsize=None)
+def _line(pen: Pen, angle: float, intensity: float) -> np.ndarray:
+    """A dash's brightness as the reference places it: /255, times the intensity, through a float32
+    image."""
+    line = dash_shape(pen, angle).line.astype(np.float64) / 255.0
+    if intensity != 1.0:
+        line = line * intensity
+    line = line.astype(np.float32).astype(np.float64)
+    line.setflags(write=False)
+    return line
+
+
 def _draw_dashes(canvas: np.ndarray, dashes, pen: Pen, intensity: float):
     for y, x, angle in dashes:
-        line = dash_shape(pen, angle).line.astype(np.float64) / 255.0
-        if intensity != 1.0:
-            line = line * intensity
-        # the reference places each dash through a float32 image
-        _paste_max(canvas, line.astype(np.float32).astype(np.float64), y, x, pen.half)
+        _paste_max(canvas, _line(pen, angle, intensity), y, x, pen.half)
 
 
 def _draw_circle(canvas: np.ndarray, y: int, x: int, cfg):
