@@ -91,11 +91,11 @@ def ours_chunk(cfg, first, n):
 
 
 def lane(args):
-    python, pythonpath, ref_dir, cfg, lane_id, n, chunk = args
+    python, pythonpath, ref_dir, cfg, lane_id, n, chunk, offset = args
     ours_chunk(cfg, 10**9, 20)  # the cached tables and dash renderings, outside the timing
     ref, mine = [], []
     for start in range(0, n, chunk):
-        k, first = min(chunk, n - start), 1000 * (lane_id + 1) + start
+        k, first = min(chunk, n - start), offset + 1000 * (lane_id + 1) + start
         ref.append(reference_chunk(python, pythonpath, ref_dir, cfg, first, k))
         mine.append(ours_chunk(cfg, first, k))
     join = lambda parts: {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}  # noqa: E731
@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--difficulty", default="hard")
     ap.add_argument("--chunk", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--offset", type=int, default=0, help="first image number (a fresh sample: e.g. 100000)")
     ap.add_argument("--out", default="runs/lra-fidelity")
     a = ap.parse_args()
     out = Path(a.out)
@@ -133,7 +134,7 @@ def main():
         cfg = pf.make_lra_config(size=size, difficulty=a.difficulty)
         per_lane = [n // a.jobs + (j < n % a.jobs) for j in range(a.jobs)]
         with ProcessPoolExecutor(a.jobs) as pool:
-            parts = list(pool.map(lane, [(a.python, a.pythonpath, a.reference, cfg, j, per_lane[j], a.chunk)
+            parts = list(pool.map(lane, [(a.python, a.pythonpath, a.reference, cfg, j, per_lane[j], a.chunk, a.offset)
                                          for j in range(a.jobs)]))
         ref = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
         ours = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}

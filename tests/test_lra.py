@@ -6,12 +6,15 @@ a whole-canvas drawing done the reference's way (scipy.misc.imresize = a byte-sc
 by Pillow in 8 bits); ListOps' root value against an independent evaluation of the tokens.
 """
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from lrbench import fidelity
 from lrbench.generators import listops as lo
 from lrbench.generators import pathfinder as pf
 
@@ -156,3 +159,38 @@ def test_lra_listops_is_the_value_of_the_whole_expression():
         assert int(s["targets"]) == evaluate_tokens(s["inputs"])
         labels.append(int(s["targets"]))
     assert len(set(labels)) > 3
+
+
+REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "reference"
+                        / "lra_pathfinder_reference.json").read_text())
+
+
+@pytest.mark.parametrize("M", [32, 128])
+def test_every_statistic_matches_the_original_generator(M):
+    """Ours against the stored rows of the generator LRA used (Mann-Whitney U, p > 0.001 for each of
+    13 statistics): images, labels, distractors placed and turns between dashes."""
+    cfg = pf.make_lra_config(size=M)
+    rows, placed, labels, main_turns, other_turns = [], [], [], [], []
+    for i in range(REFERENCE[str(M)]["n"]):
+        scene = pf.sample_scene(np.random.default_rng([77, M, i]), cfg)
+        image, _, to_uint8 = pf._draw(scene, cfg)
+        rows.append(fidelity.image_only_stats(to_uint8(image).astype(np.uint8)))
+        placed.append(len(scene.distractors))
+        labels.append(scene.connected)
+        main_turns += [t for p in scene.paths for t in turns(p)]
+        other_turns += [t for d in scene.distractors for t in turns(d)]
+    ours = {k: np.array([r[k] for r in rows]) for k in fidelity.IMAGE_STATS}
+    ours.update(label=np.array(labels, float), distractors_placed=np.array(placed, float),
+                main_turn_deg=np.array(main_turns), distractor_turn_deg=np.array(other_turns))
+    ours = {k: np.round(v, 6) for k, v in ours.items()}  # the stored rows' precision: ties stay ties
+    ref = {k: np.asarray(v, float) for k, v in REFERENCE[str(M)]["stats"].items()}
+    assert set(ref) == set(ours)
+    for row in fidelity.compare(ref, ours):
+        assert row["p"] > 0.001, row
+
+
+def turns(dashes):
+    """|turn| (degrees) between consecutive dashes, from the scene (independent of the benchmark)."""
+    dirs = [dashes[0][2]] + [a + math.pi if a < 0 else a - math.pi for _, _, a in dashes[1:]]
+    return [math.degrees(min(abs(b - a) % (2 * math.pi), 2 * math.pi - abs(b - a) % (2 * math.pi)))
+            for a, b in zip(dirs, dirs[1:])]
