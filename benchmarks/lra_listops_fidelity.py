@@ -75,6 +75,14 @@ def main():
     print(f"  tokens: reference mean {rl.mean():.1f} median {np.median(rl):.0f} sd {rl.std(ddof=1):.1f}; "
           f"ours mean {ol.mean():.1f} median {np.median(ol):.0f} sd {ol.std(ddof=1):.1f}; "
           f"KS p = {stats.ks_2samp(rl, ol).pvalue:.3f}")
+    law = lo.token_count_pmf(cfg).copy()  # cached, read-only
+    law[: cfg.min_length], law[cfg.max_length + 1:] = 0, 0
+    cdf = np.cumsum(law) / law.sum()
+    for name, x in (("reference", rl), ("ours", ol)):
+        ecdf = np.searchsorted(np.sort(x), np.arange(len(cdf)), side="right") / len(x)
+        d = np.abs(ecdf - cdf).max()  # discrete law: the continuous KS p is conservative
+        print(f"  {name} against the exact law (mean {(law * np.arange(len(law))).sum() / law.sum():.1f}): "
+              f"KS D = {d:.4f}, p >= {stats.kstwo.sf(d, len(x)):.3f}")
     edges = np.quantile(np.concatenate([rl, ol]), np.linspace(0, 1, 11))
     rh, oh = np.histogram(rl, edges)[0], np.histogram(ol, edges)[0]
     print("  token deciles (pooled edges):", " ".join(f"{int(e)}" for e in edges))

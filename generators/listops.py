@@ -337,7 +337,44 @@ def _render(node, targets: np.ndarray, depth: int) -> str:
     return f"{TOKEN_NAMES[op]} {inner} ]={value}"
 
 
-def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 800) -> str:
+def subexpression_values(tokens: np.ndarray) -> np.ndarray:
+    """The value of the sub-expression closed at every ']' of a token sequence (-100 elsewhere),
+    computed from the tokens alone: what ``listops_subtrees`` stores as targets.
+
+    >>> t = np.array([12, 3, 7, 14, 4, 2, 15, 1, 15])  # [MAX 2 6 [SM 3 1 ] 0 ]
+    >>> subexpression_values(t).tolist()
+    [-100, -100, -100, -100, -100, -100, 4, -100, 6]
+    """
+    tokens = np.asarray(tokens).astype(np.int64)
+    out = np.full(len(tokens), IGNORE, dtype=np.int64)
+
+    def value(node) -> int:
+        if not isinstance(node, list):
+            return node - DIGIT0
+        op, children, close = node
+        vals = sorted(value(c) for c in children)
+        k = len(vals)
+        v = {"MIN": vals[0], "MAX": vals[-1], "SM": sum(vals) % 10,
+             "MED": vals[k // 2] if k % 2 else (vals[k // 2 - 1] + vals[k // 2]) // 2}[OPS[op - OPEN0]]
+        out[close] = v
+        return v
+
+    value(_parse(tokens)[0])
+    return out
+
+
+def describe_lra(sample: dict[str, np.ndarray], cfg: LRAListOpsConfig | None = None, width: int = 800) -> str:
+    """The text view of an LRA ListOps sample: as ``describe``, with every shown sub-expression's
+    value computed from the tokens (the sample stores only the whole expression's)."""
+    tokens = np.asarray(sample["inputs"])
+    tokens = tokens[tokens != PAD]
+    text = describe({"inputs": tokens, "targets": subexpression_values(tokens)}, cfg, width,
+                    title="ListOps (LRA) sample")
+    return text + f"\ntarget (value of the whole expression): {int(sample['targets'])}"
+
+
+def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 800,
+             title: str = "ListOps-Subtrees sample") -> str:
     """A readable view of one sample: summary, the top of the expression with every shown
     sub-expression's value (deeper ones elided as ``[MAX …]=7``), one innermost sub-expression in
     full, and counts of sub-expressions by height and operator."""
@@ -352,7 +389,7 @@ def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, wi
         return "empty ListOps sample"
     root, _ = _parse(tokens)
     closes = np.flatnonzero(tokens == CLOSE)
-    lines = [f"ListOps-Subtrees sample: {n:,} tokens, {len(closes):,} sub-expressions"]
+    lines = [f"{title}: {n:,} tokens, {len(closes):,} sub-expressions"]
     if cfg is not None:
         lines[0] += f" (window {cfg.min_length}..{cfg.max_length}, max_depth {cfg.max_depth})"
     if not isinstance(root, list):

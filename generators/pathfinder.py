@@ -1049,3 +1049,29 @@ def picture(sample: dict[str, np.ndarray], cfg: PathfinderConfig | None = None) 
     right = LABEL_COLOURS[lab] * (img[:, :, None] / 255.0) ** 0.5  # fades with the anti-aliased rim
     right = np.where(lab[:, :, None] > 0, right, 0.3 * left)
     return np.rint(np.concatenate([left, right], axis=1)).astype(np.uint8)
+
+
+def describe_lra(sample: dict[str, np.ndarray], cfg: LRAPathfinderConfig | None = None, width: int = 64) -> str:
+    """A text view of an LRA Pathfinder image: its label, then the image at most `width` characters
+    wide, one character per block of pixels by its brightest pixel: '#' >= 192 (circles and the
+    brightest dashes), '+' >= 64, '.' other lit pixels, ' ' black."""
+    img = np.asarray(sample["inputs"])
+    M = img.shape[0]
+    f = max(1, -(-M // width))
+    label = int(sample["targets"])
+    lines = [f"pathfinder {M}x{M}  label={label} ({'the two circles are joined' if label else 'not joined'})"
+             f"  lit pixels {100 * (img > 0).mean():.1f} %",
+             f"1 character = {f}x{f} pixels; # >= 192, + >= 64, . other lit pixels"]
+    b = img[: M // f * f, : M // f * f].reshape(M // f, f, M // f, f).max(axis=(1, 3))
+    chars = np.where(b >= 192, "#", np.where(b >= 64, "+", np.where(b > 0, ".", " ")))
+    lines += ["".join(row).rstrip() for row in chars]
+    return "\n".join(lines)
+
+
+def picture_lra(sample: dict[str, np.ndarray], cfg: LRAPathfinderConfig | None = None) -> np.ndarray:
+    """RGB uint8: the image enlarged to at least 256 px with whole-pixel blocks (nearest), so a
+    32 x 32 Pathfinder image is readable; the label is in `describe_lra`."""
+    img = np.asarray(sample["inputs"], dtype=np.uint8)
+    k = max(1, 256 // img.shape[0])
+    big = np.kron(img, np.ones((k, k), dtype=np.uint8))
+    return np.repeat(big[:, :, None], 3, axis=2)

@@ -194,3 +194,26 @@ def turns(dashes):
     dirs = [dashes[0][2]] + [a + math.pi if a < 0 else a - math.pi for _, _, a in dashes[1:]]
     return [math.degrees(min(abs(b - a) % (2 * math.pi), 2 * math.pi - abs(b - a) % (2 * math.pi)))
             for a, b in zip(dirs, dirs[1:])]
+
+
+def test_lra_views_say_the_label_and_the_values():
+    """The text views: an LRA ListOps sample's values at every ']' (computed from its tokens) agree
+    with what ListOps-Subtrees stores for the same tree, and each view states the stored label."""
+    for i in range(5):
+        sub = lo.listops_subtrees(np.random.default_rng([3, i]),
+                                  lo.ListOpsConfig(max_depth=8, min_length=100, max_length=400))
+        assert lo.subexpression_values(sub["inputs"]).tolist() == sub["targets"].astype(int).tolist()
+    cfg = lo.LRAListOpsConfig()
+    s = lo.listops(np.random.default_rng(11), cfg)
+    text = lo.describe_lra(s, cfg)
+    assert text.startswith(f"ListOps (LRA) sample: {len(s['inputs']):,} tokens")
+    assert f"value of the whole expression: {int(s['targets'])}" in text
+    pcfg = pf.make_lra_config(size=32)
+    for i in range(6):
+        p = pf.lra_pathfinder(np.random.default_rng([5, i]), pcfg)
+        text = pf.describe_lra(p, pcfg)
+        assert f"label={int(p['targets'])}" in text.splitlines()[0]
+        rows = text.split("\n")[2:]
+        assert len(rows) == 32 and sum(c != " " for r in rows for c in r) == int((p["inputs"] > 0).sum())
+        pic = pf.picture_lra(p)
+        assert pic.shape == (256, 256, 3) and (pic[::8, ::8, 0] == p["inputs"]).all()
