@@ -43,7 +43,7 @@
 typedef struct {
     int M, L, m, K, R, W, P, G, n_ring, n_heads, n_shapes;
     const double *ring_y, *ring_x, *sin_h, *cos_h, *sin_r, *cos_r, *weight, *sin_a, *cos_a;
-    const int32_t *head_of, *foot; /* [W*W] ring head of an offset (-1: none); [SEEDS][4] footprint extents */
+    const int32_t *head_of, *foot; /* [W*W] ring head of an offset (-1: none); [SEEDS][5] footprint extents, no-start flag */
     const uint8_t *masks, *grown;
     const int32_t *mspan, *gspan; /* per shape and patch row: [first, last + 1) column of nonzero pixels */
     uint8_t *mask, *gmask;
@@ -217,7 +217,8 @@ static int attempt(Ctx *c, const double *u, int w, int sd, int rounds, int64_t *
     int ok = 0;
     for (int t = 0; t < TRIES && !ok; t++) {
         int id = (int)(u[3 * t] * SEEDS);
-        const int32_t *f = c->foot + 4 * id;
+        const int32_t *f = c->foot + 5 * id;
+        if (f[4]) return 0; /* the reference's dilation leaves no start at all with this kernel */
         int64_t y0 = w - f[0], y1 = c->M - 1 - w - f[1], x0 = w - f[2], x1 = c->M - 1 - w - f[3];
         if (y0 > y1 || x0 > x1) return 0; /* no clear start at all */
         int64_t ty = y0 + (int64_t)(u[3 * t + 1] * (double)(y1 - y0 + 1));
@@ -276,6 +277,7 @@ static int distractor_attempt(Ctx *c, const double *u, int N, int rounds, int64_
     for (int t = 0; t < TRIES && !ok; t++) {
         const double *v = u + t * (2 + 2 * N);
         int id = (int)(v[0] * SEEDS);
+        if (c->foot[5 * id + 4]) return 0; /* no start at all with this kernel */
         int64_t ty = -1, tx = -1;
         for (int j = 0; j < N && ty < 0; j++) {
             int64_t y = (int64_t)(v[2 + 2 * j] * (double)M), x = (int64_t)(v[3 + 2 * j] * (double)M);
@@ -359,7 +361,7 @@ static int load(Ctx *c, PyObject *t, Buffers *b_out) {
     GET(o[12], 0, 8, SEEDS, "sin_r", c->sin_r);
     GET(o[13], 0, 8, SEEDS, "cos_r", c->cos_r);
     GET(o[14], 0, 8, (Py_ssize_t)c->n_shapes * c->n_heads, "weight", c->weight);
-    GET(o[15], 0, 4, SEEDS * 4, "foot", c->foot);
+    GET(o[15], 0, 4, SEEDS * 5, "foot", c->foot);
     GET(o[16], 0, 1, (Py_ssize_t)c->n_shapes * c->P * c->P, "masks", c->masks);
     GET(o[17], 0, 1, (Py_ssize_t)c->n_shapes * c->G * c->G, "grown", c->grown);
     GET(o[18], 0, 4, (Py_ssize_t)c->n_shapes * c->P * 2, "mask_span", c->mspan);

@@ -87,6 +87,17 @@ class ListOpsConfig:
             )
 
 
+@dataclass(frozen=True)
+class LRAListOpsConfig(ListOpsConfig):
+    """Long Range Arena's ListOps: the same tree process with LRA's settings (its data script keeps
+    trees with 500 < tokens < 2000, strict, so the inclusive window here is 501..1999)."""
+
+    max_depth: int = 10
+    max_args: int = 10
+    min_length: int = 501
+    max_length: int = 1999
+
+
 def max_tokens(max_depth: int, max_args: int, cap: int) -> list[int]:
     """[d] = the most tokens a subtree rooted at depth d (1..max_depth) can have, capped at ``cap``."""
     most = [0] * (max_depth + 2)
@@ -282,6 +293,17 @@ def listops_subtrees(rng: np.random.Generator, cfg: ListOpsConfig) -> dict[str, 
 # Text view for `lrbench show`.
 
 
+def listops(rng: np.random.Generator, cfg: LRAListOpsConfig) -> dict[str, np.ndarray]:
+    """LRA's ListOps: one expression tree conditioned on its token count, and the value of the whole
+    expression (the value at its last ']').
+
+    [MAX 2 9 [MIN 4 7 ] 0 ]  ->  targets 9.  Returns inputs uint8 [n] (the vocabulary of
+    listops_subtrees), targets uint8 [] in 0..9.
+    """
+    s = listops_subtrees(rng, cfg)
+    return {"inputs": s["inputs"], "targets": np.array(s["targets"][-1], dtype=np.uint8)}
+
+
 def _parse(tokens: np.ndarray) -> tuple[list, int]:
     """Token ids -> nested nodes: a leaf is its token id; an operator is [open_id, children, close_pos]."""
     root: list = [None, [], -1]
@@ -315,7 +337,44 @@ def _render(node, targets: np.ndarray, depth: int) -> str:
     return f"{TOKEN_NAMES[op]} {inner} ]={value}"
 
 
-def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 800) -> str:
+def subexpression_values(tokens: np.ndarray) -> np.ndarray:
+    """The value of the sub-expression closed at every ']' of a token sequence (-100 elsewhere),
+    computed from the tokens alone: what ``listops_subtrees`` stores as targets.
+
+    >>> t = np.array([12, 3, 7, 14, 4, 2, 15, 1, 15])  # [MAX 2 6 [SM 3 1 ] 0 ]
+    >>> subexpression_values(t).tolist()
+    [-100, -100, -100, -100, -100, -100, 4, -100, 6]
+    """
+    tokens = np.asarray(tokens).astype(np.int64)
+    out = np.full(len(tokens), IGNORE, dtype=np.int64)
+
+    def value(node) -> int:
+        if not isinstance(node, list):
+            return node - DIGIT0
+        op, children, close = node
+        vals = sorted(value(c) for c in children)
+        k = len(vals)
+        v = {"MIN": vals[0], "MAX": vals[-1], "SM": sum(vals) % 10,
+             "MED": vals[k // 2] if k % 2 else (vals[k // 2 - 1] + vals[k // 2]) // 2}[OPS[op - OPEN0]]
+        out[close] = v
+        return v
+
+    value(_parse(tokens)[0])
+    return out
+
+
+def describe_lra(sample: dict[str, np.ndarray], cfg: LRAListOpsConfig | None = None, width: int = 800) -> str:
+    """The text view of an LRA ListOps sample: as ``describe``, with every shown sub-expression's
+    value computed from the tokens (the sample stores only the whole expression's)."""
+    tokens = np.asarray(sample["inputs"])
+    tokens = tokens[tokens != PAD]
+    text = describe({"inputs": tokens, "targets": subexpression_values(tokens)}, cfg, width,
+                    title="ListOps (LRA) sample")
+    return text + f"\ntarget (value of the whole expression): {int(sample['targets'])}"
+
+
+def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, width: int = 800,
+             title: str = "ListOps-Subtrees sample") -> str:
     """A readable view of one sample: summary, the top of the expression with every shown
     sub-expression's value (deeper ones elided as ``[MAX …]=7``), one innermost sub-expression in
     full, and counts of sub-expressions by height and operator."""
@@ -330,7 +389,7 @@ def describe(sample: dict[str, np.ndarray], cfg: ListOpsConfig | None = None, wi
         return "empty ListOps sample"
     root, _ = _parse(tokens)
     closes = np.flatnonzero(tokens == CLOSE)
-    lines = [f"ListOps-Subtrees sample: {n:,} tokens, {len(closes):,} sub-expressions"]
+    lines = [f"{title}: {n:,} tokens, {len(closes):,} sub-expressions"]
     if cfg is not None:
         lines[0] += f" (window {cfg.min_length}..{cfg.max_length}, max_depth {cfg.max_depth})"
     if not isinstance(root, list):

@@ -119,42 +119,54 @@ class PathfinderConfig:
     distractor_circle: str = "pivot"  # "pivot" (reference): margin px before the first dash; "tip": on its end
 
     def __post_init__(self):
-        def need(ok: bool, name: str, allowed: str):
-            if not ok:
-                raise ValueError(f"{name} must be {allowed} (got {getattr(self, name)!r})")
-
-        M = self.size
-        need(_is_int(M) and M in SIZES, "size", "one of 128, 256, 512")
-        need(_is_int(self.contour_length) and 2 <= self.contour_length <= 200, "contour_length", "an integer in [2, 200]")
-        need(_is_int(self.paddle_length) and 1 <= self.paddle_length <= M // 4, "paddle_length",
-             f"an integer in [1, {M // 4}] (size/4)")
-        need(_is_int(self.antialias_scale) and 1 <= self.antialias_scale <= 8, "antialias_scale", "an integer in [1, 8]")
-        need(_is_num(self.paddle_thickness) and 0 < self.paddle_thickness <= M / 16
-             and float(self.paddle_thickness * self.antialias_scale).is_integer(), "paddle_thickness",
-             f"a number in (0, {M / 16:g}] (size/16) that times antialias_scale ({self.antialias_scale}) is whole")
-        margins = tuple(self.margins) if isinstance(self.margins, (tuple, list)) else self.margins
-        need(isinstance(margins, tuple) and len(margins) > 0 and all(_is_int(m) and 1 <= m <= M // 16 for m in margins),
-             "margins", f"a non-empty tuple of integers in [1, {M // 16}] (size/16)")
-        need(_is_int(self.seed_distance) and 1 <= self.seed_distance < M // 4, "seed_distance",
-             f"an integer in [1, {M // 4}) (the first path starts 2*seed_distance from every border)")
-        need(_is_num(self.marker_radius) and 0.5 <= self.marker_radius <= M / 8, "marker_radius",
-             f"a number in [0.5, {M / 8:g}] (size/8)")
-        need(_is_num(self.continuity) and 1 <= self.continuity <= 100, "continuity", "a number in [1, 100]")
-        need(_is_int(self.distractor_length) and 1 <= self.distractor_length <= 200, "distractor_length",
-             "an integer in [1, 200]")
-        need(_is_int(self.num_distractors) and 0 <= self.num_distractors <= 1000, "num_distractors",
-             "an integer in [0, 1000]")
+        need = _validate_snakes(self, SIZES)
         need(_is_num(self.intensity) and 0 < self.intensity <= 1, "intensity", "a number in (0, 1]")
-        need(_is_int(self.distractor_retries) and 0 <= self.distractor_retries <= 100, "distractor_retries",
-             "an integer in [0, 100]")
         need(self.distractor_circle in DISTRACTOR_CIRCLES, "distractor_circle", "one of " + ", ".join(DISTRACTOR_CIRCLES))
-        # canonical types, so that equal configs have equal JSON (2 and 2.0, [4] and (4,))
-        for name in ("paddle_thickness", "marker_radius", "continuity", "intensity"):
-            object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("size", "contour_length", "paddle_length", "seed_distance", "distractor_length",
-                     "num_distractors", "antialias_scale", "distractor_retries"):
-            object.__setattr__(self, name, int(getattr(self, name)))
-        object.__setattr__(self, "margins", tuple(int(m) for m in margins))
+        object.__setattr__(self, "intensity", float(self.intensity))
+
+    @property
+    def style(self) -> "Style":
+        return Style(padding=PADDING, quantized=False, main_intensity=self.intensity,
+                     distractor_intensity=self.intensity, distractor_circle=self.distractor_circle, rescale="rint")
+
+
+def _validate_snakes(cfg, sizes: tuple[int, ...]):
+    """Check the fields both generators share (ValueError saying what is allowed), make their types
+    canonical (so that equal configs have equal JSON: 2 and 2.0, [4] and (4,)), and return the
+    `need` checker for the caller's own fields."""
+    def need(ok: bool, name: str, allowed: str):
+        if not ok:
+            raise ValueError(f"{name} must be {allowed} (got {getattr(cfg, name)!r})")
+
+    M = cfg.size
+    need(_is_int(M) and M in sizes, "size", "one of " + ", ".join(map(str, sizes)))
+    need(_is_int(cfg.contour_length) and 2 <= cfg.contour_length <= 200, "contour_length", "an integer in [2, 200]")
+    need(_is_int(cfg.paddle_length) and 1 <= cfg.paddle_length <= M // 4, "paddle_length",
+         f"an integer in [1, {M // 4}] (size/4)")
+    need(_is_int(cfg.antialias_scale) and 1 <= cfg.antialias_scale <= 8, "antialias_scale", "an integer in [1, 8]")
+    need(_is_num(cfg.paddle_thickness) and 0 < cfg.paddle_thickness <= M / 16
+         and float(cfg.paddle_thickness * cfg.antialias_scale).is_integer(), "paddle_thickness",
+         f"a number in (0, {M / 16:g}] (size/16) that times antialias_scale ({cfg.antialias_scale}) is whole")
+    margins = tuple(cfg.margins) if isinstance(cfg.margins, (tuple, list)) else cfg.margins
+    need(isinstance(margins, tuple) and len(margins) > 0 and all(_is_int(m) and 1 <= m <= M // 16 for m in margins),
+         "margins", f"a non-empty tuple of integers in [1, {M // 16}] (size/16)")
+    need(_is_int(cfg.seed_distance) and 1 <= cfg.seed_distance < M // 4, "seed_distance",
+         f"an integer in [1, {M // 4}) (the first path starts 2*seed_distance from every border)")
+    need(_is_num(cfg.marker_radius) and 0.5 <= cfg.marker_radius <= M / 8, "marker_radius",
+         f"a number in [0.5, {M / 8:g}] (size/8)")
+    need(_is_num(cfg.continuity) and 1 <= cfg.continuity <= 100, "continuity", "a number in [1, 100]")
+    need(_is_int(cfg.distractor_length) and 1 <= cfg.distractor_length <= 200, "distractor_length",
+         "an integer in [1, 200]")
+    need(_is_int(cfg.num_distractors) and 0 <= cfg.num_distractors <= 1000, "num_distractors", "an integer in [0, 1000]")
+    need(_is_int(cfg.distractor_retries) and 0 <= cfg.distractor_retries <= 100, "distractor_retries",
+         "an integer in [0, 100]")
+    for name in ("paddle_thickness", "marker_radius", "continuity"):
+        object.__setattr__(cfg, name, float(getattr(cfg, name)))
+    for name in ("size", "contour_length", "paddle_length", "seed_distance", "distractor_length",
+                 "num_distractors", "antialias_scale", "distractor_retries"):
+        object.__setattr__(cfg, name, int(getattr(cfg, name)))
+    object.__setattr__(cfg, "margins", tuple(int(m) for m in margins))
+    return need
 
 
 PRESETS: dict[int, PathfinderConfig] = {  # the reference wrapper's settings for each size
@@ -166,6 +178,85 @@ PRESETS: dict[int, PathfinderConfig] = {  # the reference wrapper's settings for
                           seed_distance=40, marker_radius=9.0, continuity=2.5, distractor_length=4,
                           num_distractors=18, intensity=1.0, antialias_scale=3),
 }
+
+
+LRA_SIZES = (32, 64, 128, 256)
+DIFFICULTIES = {"easy": 6, "intermediate": 9, "hard": 14}  # contour_length: LRA's curv_baseline, _9, _14
+_LRA_BUDGET = {32: 20, 64: 22, 128: 35, 256: 30}  # num_distractors = budget // distractor_length
+
+
+@dataclass(frozen=True)
+class LRAPathfinderConfig:
+    """Long Range Arena's Pathfinder (32, 64), Path-X (128) and Path-256 images: the original snakes2
+    (drewlinsley/pathfinder, as LRA ran it) with LRA's settings. The literal defaults are the 32
+    preset at the hard difficulty; use `make_lra_config(size=..., difficulty=...)` for the others.
+    `difficulty` picks contour_length (easy 6, intermediate 9, hard 14), distractor_length
+    (contour_length // 3) and num_distractors (LRA's budget per size // distractor_length); any
+    field can be overridden after that."""
+
+    size: int = 32
+    difficulty: str = "hard"
+    contour_length: int = 14
+    paddle_length: int = 2
+    paddle_thickness: float = 0.5
+    margins: tuple[int, ...] = (1,)
+    seed_distance: int = 7
+    marker_radius: float = 1.5
+    continuity: float = 1.0
+    distractor_length: int = 4
+    num_distractors: int = 5
+    snake_contrast: float = 2.0  # brightness of every dash before rescaling ...
+    paddle_contrast: float = 0.75  # ... times this on the two main paths (the original's quirk)
+    antialias_scale: int = 2
+    padding: int = 1  # px of frame no dash may cover
+    distractor_retries: int = 4
+
+    def __post_init__(self):
+        need = _validate_snakes(self, LRA_SIZES)
+        need(self.difficulty in DIFFICULTIES, "difficulty", "one of " + ", ".join(DIFFICULTIES))
+        for name in ("snake_contrast", "paddle_contrast"):
+            need(_is_num(getattr(self, name)) and 0 < getattr(self, name) <= 4, name, "a number in (0, 4]")
+            object.__setattr__(self, name, float(getattr(self, name)))
+        need(_is_int(self.padding) and 1 <= self.padding < self.size // 4, "padding",
+             f"an integer in [1, {self.size // 4})")
+        object.__setattr__(self, "padding", int(self.padding))
+
+    @property
+    def style(self) -> "Style":
+        return Style(padding=self.padding, quantized=True, main_intensity=self.paddle_contrast * self.snake_contrast,
+                     distractor_intensity=self.snake_contrast, distractor_circle=None, rescale="bytescale")
+
+
+_LRA_SIZE_SETTINGS = {  # LRA's data docstrings (lra_benchmarks/data/pathfinder.py), size by size
+    32: dict(paddle_length=2, paddle_thickness=0.5, margins=(1,), seed_distance=7, marker_radius=1.5, continuity=1.0,
+             snake_contrast=2.0, paddle_contrast=0.75, padding=1),
+    64: dict(paddle_length=5, paddle_thickness=1.0, margins=(1,), seed_distance=12, marker_radius=2.5, continuity=1.8,
+             snake_contrast=0.8, paddle_contrast=1.0, padding=1),
+    128: dict(paddle_length=5, paddle_thickness=1.5, margins=(2, 3), seed_distance=20, marker_radius=3.0,
+              continuity=1.8, snake_contrast=0.9, paddle_contrast=1.0, padding=1),
+    256: dict(paddle_length=5, paddle_thickness=2.0, margins=(3,), seed_distance=27, marker_radius=5.0,
+              continuity=1.8, snake_contrast=1.0, paddle_contrast=1.0, padding=22),
+}
+
+
+def lra_preset(size: int, difficulty: str) -> LRAPathfinderConfig:
+    cl = DIFFICULTIES[difficulty]
+    return LRAPathfinderConfig(size=size, difficulty=difficulty, contour_length=cl, distractor_length=cl // 3,
+                               num_distractors=_LRA_BUDGET[size] // (cl // 3), **_LRA_SIZE_SETTINGS[size])
+
+
+def make_lra_config(**params) -> LRAPathfinderConfig:
+    """The LRA preset of `size` (default 32) and `difficulty` (default "hard") with `params` applied."""
+    size, difficulty = params.get("size", 32), params.get("difficulty", "hard")
+    if not (_is_int(size) and size in LRA_SIZES):
+        raise ValueError(f"size must be one of {', '.join(map(str, LRA_SIZES))} (got {size!r})")
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)} (got {difficulty!r})")
+    names = [f.name for f in dataclasses.fields(LRAPathfinderConfig)]
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(names)}")
+    return dataclasses.replace(lra_preset(int(size), difficulty), **params)
 
 
 def make_config(**params) -> PathfinderConfig:
@@ -193,11 +284,29 @@ class Pen:
     thickness: float
     margin: int
     aa: int
+    quantized: bool = False  # shrink the line in 8 bits (scipy.misc.imresize: LRA's generator)
 
     @property
     def half(self) -> int:
         """A dash's patch is (2 half + 1)^2 px with the dash's start at its centre."""
         return self.length + math.ceil(self.thickness) + self.margin
+
+
+@dataclass(frozen=True)
+class Style:
+    """What differs between the DLR paper's generator (ag1988/dlr) and LRA's (the original snakes2
+    of drewlinsley/pathfinder) besides the settings: the frame no dash may cover; whether dashes and
+    circles are shrunk in float (Pillow, DLR) or in 8 bits (scipy.misc.imresize, LRA); the dashes'
+    brightness on main paths and distractors; the distractors' circles ("pivot", "tip", None); and
+    how the image is rescaled to 0..255: "rint" = rint((v - lo) / (hi - lo) * 255) (skimage,
+    DLR), "bytescale" = floor((v - lo) * (255 / (hi - lo)) + 0.5) (scipy.misc, LRA)."""
+
+    padding: int
+    quantized: bool
+    main_intensity: float
+    distractor_intensity: float
+    distractor_circle: str | None
+    rescale: str
 
 
 def _dilate_disc(a: np.ndarray, r: int) -> np.ndarray:
@@ -243,7 +352,11 @@ def dash_shape(pen: Pen, angle: float) -> Dash:
     fine = Image.new("F", (2 * c + 1, 2 * c + 1), 0.0)
     ImageDraw.Draw(fine).line([(c, c), (hx, hy)], fill=255.0, width=round(pen.thickness * aa))
     size = (2 * K + 1, 2 * K + 1)
-    line = np.asarray(fine.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    if pen.quantized:  # 0/255 as 8 bits, shrunk in 8 bits: no negative lobes, overshoot clipped
+        fine8 = Image.fromarray(np.asarray(fine).astype(np.uint8))
+        line = np.asarray(fine8.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    else:
+        line = np.asarray(fine.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
     # the fine line dilated by a disc of radius margin * aa (on the line's bounding box, grown by it)
     r = pen.margin * aa
     ys, xs = np.nonzero(np.asarray(fine))
@@ -271,19 +384,38 @@ def start_footprint(pen: Pen, degree: int) -> tuple[np.ndarray, np.ndarray]:
     return dy - S, dx - S
 
 
+def no_start(foot) -> bool:
+    """The reference finds starts with OpenCV's dilation, which gives -inf at a pixel whose kernel
+    pixels all fall outside the image; one such pixel makes it see no start anywhere. That happens
+    exactly when the kernel is empty or misses one of the four closed quadrants around its anchor
+    (then an image corner is such a pixel; else every pixel reaches one inside, for images larger
+    than twice the kernel). Thin, short dashes (LRA's 32 and 64 presets) often have such kernels."""
+    dy, dx = foot
+    if len(dy) == 0:
+        return True
+    return not all(((sy * dy >= 0) & (sx * dx >= 0)).any() for sy in (1, -1) for sx in (1, -1))
+
+
 @functools.lru_cache(maxsize=None)
-def circle_shape(radius: float, aa: int, cut: tuple[int, int, int, int]) -> np.ndarray:
-    """A circle on its own window of the image (float32, with the Lanczos lobes): a disc of
+def circle_shape(radius: float, aa: int, cut: tuple[int, int, int, int], quantized: bool = False) -> np.ndarray:
+    """A circle on its own window of the image (float32 with the Lanczos lobes; float64 k/255 when
+    quantized): a disc of
     radius `radius` drawn on a fine canvas `aa` times the image, centred on a pixel, and shrunk.
     The window reaches W = ceil(radius) + 7 px each way; `cut` = px of it beyond the image
-    (top, bottom, left, right), since the filter renormalises at the image's edges."""
+    (top, bottom, left, right), since the filter renormalises at the image's edges. `quantized`:
+    drawn as 0/255 and shrunk in 8 bits, then /255 (scipy.misc.imresize, as LRA's generator)."""
     W = math.ceil(radius) + 7  # beyond the disc by more than twice the filter's reach (3 px)
     top, bottom, left, right = cut
     ys = np.arange((top - W) * aa, (W + 1 - bottom) * aa)[:, None]  # fine rows, relative to the centre
     xs = np.arange((left - W) * aa, (W + 1 - right) * aa)[None, :]
-    fine = (xs * xs + ys * ys <= (radius * aa) ** 2).astype(np.float32)
-    out = Image.fromarray(fine).resize((2 * W + 1 - left - right, 2 * W + 1 - top - bottom), Image.Resampling.LANCZOS)
-    a = np.asarray(out, dtype=np.float32)
+    inside = xs * xs + ys * ys <= (radius * aa) ** 2
+    size = (2 * W + 1 - left - right, 2 * W + 1 - top - bottom)
+    if quantized:
+        out = Image.fromarray(np.where(inside, 255, 0).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
+        a = np.asarray(out).astype(np.float64) / 255  # (uint8 / 255 in float64, as the reference's markers)
+    else:
+        out = Image.fromarray(inside.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+        a = np.asarray(out, dtype=np.float32)
     a.setflags(write=False)
     return a
 
@@ -347,7 +479,7 @@ class _Tables:
     sin_r: np.ndarray  # sin, cos of a first dash's reversed direction [SEEDS]
     cos_r: np.ndarray
     weight: np.ndarray  # float64 [n_shapes, n_heads]: turn weight of each head after each shape
-    foot: np.ndarray  # int32 [SEEDS, 4]: min dy, max dy, min dx, max dx of each start footprint
+    foot: np.ndarray  # int32 [SEEDS, 5]: min dy, max dy, min dx, max dx of each start footprint, no_start
     masks: np.ndarray  # uint8 [n_shapes, P, P]
     grown: np.ndarray  # uint8 [n_shapes, G, G]
     mask_span: np.ndarray  # int32 [n_shapes, P, 2]: per patch row, the columns [first, last + 1) not 0
@@ -358,11 +490,16 @@ class _Tables:
     #                    around any pivot whose ring lies inside the image (empty: not the same everywhere)
 
     def for_c(self, M: int) -> tuple:
-        p = self.pen
-        return (M, p.length, p.margin, p.half, self.R, self.ring_y, self.ring_x, self.head_of, self.sin_h,
-                self.cos_h, self.sin_h[:SEEDS], self.cos_h[:SEEDS], self.sin_r, self.cos_r, self.weight,
-                self.foot, self.masks, self.grown, self.mask_span, self.grown_span, self.foot_offsets, self.foot_at,
-                self.inner)
+        """The tables as _pathfinder.c takes them (cached per image size)."""
+        return _c_tables(self, M)
+
+
+@functools.lru_cache(maxsize=None)
+def _c_tables(t: "_Tables", M: int) -> tuple:
+    p = t.pen
+    return (M, p.length, p.margin, p.half, t.R, t.ring_y, t.ring_x, t.head_of, t.sin_h, t.cos_h, t.sin_h[:SEEDS],
+            t.cos_h[:SEEDS], t.sin_r, t.cos_r, t.weight, t.foot, t.masks, t.grown, t.mask_span, t.grown_span,
+            t.foot_offsets, t.foot_at, t.inner)
 
 
 def _spans(patches: np.ndarray) -> np.ndarray:
@@ -406,7 +543,8 @@ def _tables(pen: Pen, continuity: float) -> _Tables:
     weight = np.array([[_turn_weight(h, last, continuity) for h in head_angles] for last in heading])
     shapes = [dash_shape(pen, a) for a in angle]
     feet = [start_footprint(pen, d - 180) for d in range(SEEDS)]
-    foot = np.array([[dy.min(), dy.max(), dx.min(), dx.max()] for dy, dx in feet], dtype=np.int32)
+    foot = np.array([[dy.min(), dy.max(), dx.min(), dx.max(), 0] if not no_start(f) else [0, 0, 0, 0, 1]
+                     for f in feet for dy, dx in [f]], dtype=np.int32)
     arrays = dict(
         ring_y=ring_y, ring_x=ring_x, head_of=head_of, heading=np.array(heading), angle=np.array(angle),
         sin_h=np.array([math.sin(a) for a in heading]), cos_h=np.array([math.cos(a) for a in heading]),
@@ -444,10 +582,10 @@ class _Occupancy:
     """The reference's mask (uint8 0..255 standing for 0..1) and the mask dilated by a disc of
     radius margin (`grown`, kept up to date patch by patch: dilation commutes with the maximum)."""
 
-    def __init__(self, M: int, pen: Pen):
+    def __init__(self, M: int, pen: Pen, padding: int = PADDING):
         self.pen = pen
-        self.mask0 = _frame(M, PADDING)
-        self.grown0 = _frame(M, PADDING + pen.margin)  # the frame dilated by the disc
+        self.mask0 = _frame(M, padding)
+        self.grown0 = _frame(M, padding + pen.margin)  # the frame dilated by the disc
         self.mask, self.grown = self.mask0.copy(), self.grown0.copy()
 
     def reset(self):
@@ -537,6 +675,8 @@ def _main_attempt_py(tab: _Tables, occ: _Occupancy, u: np.ndarray, w: int, sd: i
     for t in range(SEGMENT_TRIES):
         shape = int(u[3 * t] * SEEDS)
         f = tab.foot[shape]
+        if f[4]:
+            return False  # the reference's dilation leaves no start at all with this kernel
         y0, y1, x0, x1 = w - int(f[0]), M - 1 - w - int(f[1]), w - int(f[2]), M - 1 - w - int(f[3])
         if y0 > y1 or x0 > x1:
             return False  # no clear start at all
@@ -594,6 +734,8 @@ def _distractor_py(tab: _Tables, occ: _Occupancy, u: np.ndarray, N: int, out: np
     for t in range(SEGMENT_TRIES):
         v = u[t * (2 + 2 * N):(t + 1) * (2 + 2 * N)]
         shape = int(v[0] * SEEDS)
+        if tab.foot[shape, 4]:
+            return False  # no start at all with this kernel (see no_start)
         foot = start_footprint(tab.pen, shape - 180)
         ys, xs = (v[2::2] * float(M)).astype(np.int64), (v[3::2] * float(M)).astype(np.int64)
         hits = np.flatnonzero(_clear_at(occ.mask, ys, xs, foot))
@@ -624,14 +766,19 @@ def _inside(p: tuple[int, int], M: int) -> bool:
     return 0 <= p[0] < M and 0 <= p[1] < M
 
 
+def _pen(cfg, margin: int) -> Pen:
+    return Pen(cfg.paddle_length, cfg.paddle_thickness, margin, cfg.antialias_scale, cfg.style.quantized)
+
+
 class _Process:
     """One image's draws, in the reference's order of decisions."""
 
-    def __init__(self, rng: np.random.Generator, cfg: PathfinderConfig, margin: int):
+    def __init__(self, rng: np.random.Generator, cfg, margin: int):
         self.rng, self.cfg, self.M = rng, cfg, cfg.size
-        self.pen = Pen(cfg.paddle_length, cfg.paddle_thickness, margin, cfg.antialias_scale)
-        self.tab = _tables(self.pen, cfg.continuity)
-        self.occ = _Occupancy(cfg.size, self.pen)
+        self.style = cfg.style
+        self.pen = _pen(cfg, margin)
+        self.tab = _tables(dataclasses.replace(self.pen, quantized=False), cfg.continuity)  # (masks only)
+        self.occ = _Occupancy(cfg.size, self.pen, self.style.padding)
 
     # -- where a snake may start
 
@@ -660,7 +807,9 @@ class _Process:
         again (3 tries in all)."""
         for _ in range(SEGMENT_TRIES):
             shape = int(self.rng.integers(0, SEEDS))
-            tail = self._uniform_start(taken, start_footprint(self.pen, shape - 180))
+            if self.tab.foot[shape, 4]:
+                return False  # no start at all with this kernel (see no_start)
+            tail = self._uniform_start(taken, start_footprint(self.tab.pen, shape - 180))
             if tail is None:
                 return False
             if _seed_dash(self.tab, self.M, *tail, shape, snake):
@@ -680,7 +829,7 @@ class _Process:
         """One attempt of the main paths where the clear starts are not a rectangle (Python only)."""
         M, sd = self.M, self.cfg.seed_distance
         self.occ.reset()
-        if not self.start(_frame(M, max(PADDING, 2 * sd)), snakes[0]):
+        if not self.start(_frame(M, max(self.style.padding, 2 * sd)), snakes[0]):
             return False
         for _ in range(SEGMENT_TRIES):
             shape, away = int(self.rng.integers(0, SEEDS)), int(self.rng.integers(0, SEEDS))
@@ -705,7 +854,7 @@ class _Process:
         rounds = cfg.contour_length - 1
         snakes = np.zeros((2, 5), dtype=np.int64)
         out = np.zeros((rounds + 1, 2, 3), dtype=np.int64)
-        w = max(PADDING, 2 * cfg.seed_distance)
+        w = max(self.style.padding, 2 * cfg.seed_distance)
         for done in range(0, MAX_ATTEMPTS, ATTEMPT_BLOCK):
             if not self._rectangle_ok():
                 if self._attempt_general(snakes, out):
@@ -725,7 +874,7 @@ class _Process:
             if found >= 0:
                 return out, done + found + 1
         raise RuntimeError(
-            f"pathfinder-seg: two main paths of {cfg.contour_length} dashes did not fit into a {M}x{M} image in "
+            f"pathfinder: two main paths of {cfg.contour_length} dashes did not fit into a {M}x{M} image in "
             f"{MAX_ATTEMPTS} attempts; use shorter paths, a smaller margin or a larger size")
 
     # -- distractors
@@ -745,9 +894,10 @@ class _Process:
         return (out, (int(pivot[0]), int(pivot[1]))) if ok else None
 
 
-def sample_scene(rng: np.random.Generator, cfg: PathfinderConfig) -> Scene:
-    """Draw the geometry of one image, as the reference does: class, margin, main paths (started
-    afresh until both grow to full length), distractors, then which path gets the first circle."""
+def sample_scene(rng: np.random.Generator, cfg) -> Scene:
+    """Draw the geometry of one image (cfg: a PathfinderConfig or an LRAPathfinderConfig), as the
+    reference does: class, margin, main paths (started afresh until both grow to full length),
+    distractors, then which path gets the first circle."""
     connected = int(rng.integers(0, 2))
     margin = int(cfg.margins[int(rng.integers(0, len(cfg.margins)))])
     proc = _Process(rng, cfg, margin)
@@ -761,7 +911,8 @@ def sample_scene(rng: np.random.Generator, cfg: PathfinderConfig) -> Scene:
             if placed is not None:
                 dashes, pivot = placed
                 distractors.append(as_dashes(dashes))
-                circles.append(distractors[-1][0][:2] if cfg.distractor_circle == "tip" else pivot)
+                if proc.style.distractor_circle is not None:
+                    circles.append(distractors[-1][0][:2] if proc.style.distractor_circle == "tip" else pivot)
                 break
     marked = int(rng.integers(0, 2))
     other_end = marked if connected else 1 - marked
@@ -775,46 +926,77 @@ def sample_scene(rng: np.random.Generator, cfg: PathfinderConfig) -> Scene:
 # Rendering
 
 
+@functools.lru_cache(maxsize=None)
+def _line(pen: Pen, angle: float, intensity: float) -> np.ndarray:
+    """A dash's brightness as the reference places it: /255, times the intensity, through a float32
+    image."""
+    line = dash_shape(pen, angle).line.astype(np.float64) / 255.0
+    if intensity != 1.0:
+        line = line * intensity
+    line = line.astype(np.float32).astype(np.float64)
+    line.setflags(write=False)
+    return line
+
+
 def _draw_dashes(canvas: np.ndarray, dashes, pen: Pen, intensity: float):
     for y, x, angle in dashes:
-        line = dash_shape(pen, angle).line.astype(np.float64) / 255.0
-        if intensity != 1.0:
-            line = line * intensity
-        # the reference places each dash through a float32 image
-        _paste_max(canvas, line.astype(np.float32).astype(np.float64), y, x, pen.half)
+        _paste_max(canvas, _line(pen, angle, intensity), y, x, pen.half)
 
 
-def _draw_circle(canvas: np.ndarray, y: int, x: int, cfg: PathfinderConfig):
+def _draw_circle(canvas: np.ndarray, y: int, x: int, cfg):
     M, W = cfg.size, math.ceil(cfg.marker_radius) + 7
     cut = (max(0, W - y), max(0, y + W - (M - 1)), max(0, W - x), max(0, x + W - (M - 1)))
-    patch = circle_shape(cfg.marker_radius, cfg.antialias_scale, cut).astype(np.float64)
+    patch = circle_shape(cfg.marker_radius, cfg.antialias_scale, cut, cfg.style.quantized).astype(np.float64)
     region = (slice(y - W + cut[0], y + W + 1 - cut[1]), slice(x - W + cut[2], x + W + 1 - cut[3]))
     np.maximum(canvas[region], patch, out=canvas[region])
 
 
-def render_scene(scene: Scene, cfg: PathfinderConfig) -> dict[str, np.ndarray]:
-    """inputs uint8 [M, M], targets uint8 [M, M], connected uint8 []."""
-    M = cfg.size
-    pen = Pen(cfg.paddle_length, cfg.paddle_thickness, scene.margin, cfg.antialias_scale)
-    paths = [np.zeros((M, M)), np.zeros((M, M))]  # each main path alone, float brightness
+def _draw(scene: Scene, cfg) -> tuple[np.ndarray, list[np.ndarray], callable]:
+    """The image as floats, each main path alone, and the reference's rescaling to 0..255 (before
+    its rounding to uint8) for this image."""
+    M, style = cfg.size, cfg.style
+    pen = _pen(cfg, scene.margin)
+    paths = [np.zeros((M, M)), np.zeros((M, M))]
     for canvas, dashes in zip(paths, scene.paths):
-        _draw_dashes(canvas, dashes, pen, cfg.intensity)
+        _draw_dashes(canvas, dashes, pen, style.main_intensity)
     image = np.maximum(paths[0], paths[1])
     for dashes in scene.distractors:
-        _draw_dashes(image, dashes, pen, cfg.intensity)
+        _draw_dashes(image, dashes, pen, style.distractor_intensity)
     for y, x in scene.circles:
         _draw_circle(image, y, x, cfg)
     lo, hi = float(image.min()), float(image.max())
-    scale = lambda a: (a - lo) / (hi - lo) * 255.0  # noqa: E731 (as the reference rescales before saving)
-    targets = np.zeros((M, M), dtype=np.uint8)
+    if style.rescale == "rint":  # skimage's img_as_ubyte of the min-max rescaled image (DLR)
+        to_uint8 = lambda a: np.rint((a - lo) / (hi - lo) * 255.0)  # noqa: E731
+    else:  # scipy.misc.bytescale (LRA): a scale factor, then +0.5 and truncation
+        scale = 255.0 / (hi - lo if hi > lo else 1.0)
+        to_uint8 = lambda a: np.floor(np.clip((a - lo) * scale, 0.0, 255.0) + 0.5)  # noqa: E731
+    return image, paths, to_uint8
+
+
+def render_scene(scene: Scene, cfg: PathfinderConfig) -> dict[str, np.ndarray]:
+    """inputs uint8 [M, M], targets uint8 [M, M], connected uint8 []."""
+    image, paths, to_uint8 = _draw(scene, cfg)
+    targets = np.zeros(image.shape, dtype=np.uint8)
     for s, canvas in enumerate(paths):
         label = 1 + int(scene.connected and s == scene.marked)
         rows, cols = np.nonzero(canvas.any(axis=1))[0], np.nonzero(canvas.any(axis=0))[0]
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the path's own pixels
-        lit = np.rint(scale(canvas[box])) > 0
+        lit = to_uint8(canvas[box]) > 0
         np.maximum(targets[box], np.where(lit, label, 0).astype(np.uint8), out=targets[box])
-    return {"inputs": np.rint(scale(image)).astype(np.uint8), "targets": targets,
+    return {"inputs": to_uint8(image).astype(np.uint8), "targets": targets,
             "connected": np.array(scene.connected, dtype=np.uint8)}
+
+
+def lra_pathfinder(rng: np.random.Generator, cfg: LRAPathfinderConfig) -> dict[str, np.ndarray]:
+    """One image of LRA's Pathfinder and its label: 1 when one main path carries both circles.
+
+    size 32, hard (defaults): inputs uint8 [32, 32], two dashed paths of 14 dashes among up to 5
+    short distractors (no circles on distractors), rescaled so that the brightest pixel is 255;
+    targets uint8 [] = 1 (the circles sit on both ends of one path) or 0 (one on each path).
+    """
+    scene = sample_scene(rng, cfg)
+    image, _, to_uint8 = _draw(scene, cfg)
+    return {"inputs": to_uint8(image).astype(np.uint8), "targets": np.array(scene.connected, dtype=np.uint8)}
 
 
 def pathfinder_seg(rng: np.random.Generator, cfg: PathfinderConfig) -> dict[str, np.ndarray]:
@@ -826,6 +1008,8 @@ def pathfinder_seg(rng: np.random.Generator, cfg: PathfinderConfig) -> dict[str,
     circles and background 0. connected = 0  ->  both main paths are labelled 1, no pixel is 2.
     """
     return render_scene(sample_scene(rng, cfg), cfg)
+
+
 # ----------------------------------------------------------------------------------------------
 # Views for `lrbench show` (text) and `lrbench show -o file.png` (picture).
 
@@ -866,3 +1050,29 @@ def picture(sample: dict[str, np.ndarray], cfg: PathfinderConfig | None = None) 
     right = LABEL_COLOURS[lab] * (img[:, :, None] / 255.0) ** 0.5  # fades with the anti-aliased rim
     right = np.where(lab[:, :, None] > 0, right, 0.3 * left)
     return np.rint(np.concatenate([left, right], axis=1)).astype(np.uint8)
+
+
+def describe_lra(sample: dict[str, np.ndarray], cfg: LRAPathfinderConfig | None = None, width: int = 64) -> str:
+    """A text view of an LRA Pathfinder image: its label, then the image at most `width` characters
+    wide, one character per block of pixels by its brightest pixel: '#' >= 192 (circles and the
+    brightest dashes), '+' >= 64, '.' other lit pixels, ' ' black."""
+    img = np.asarray(sample["inputs"])
+    M = img.shape[0]
+    f = max(1, -(-M // width))
+    label = int(sample["targets"])
+    lines = [f"pathfinder {M}x{M}  label={label} ({'the two circles are joined' if label else 'not joined'})"
+             f"  lit pixels {100 * (img > 0).mean():.1f} %",
+             f"1 character = {f}x{f} pixels; # >= 192, + >= 64, . other lit pixels"]
+    b = img[: M // f * f, : M // f * f].reshape(M // f, f, M // f, f).max(axis=(1, 3))
+    chars = np.where(b >= 192, "#", np.where(b >= 64, "+", np.where(b > 0, ".", " ")))
+    lines += ["".join(row).rstrip() for row in chars]
+    return "\n".join(lines)
+
+
+def picture_lra(sample: dict[str, np.ndarray], cfg: LRAPathfinderConfig | None = None) -> np.ndarray:
+    """RGB uint8: the image enlarged to at least 256 px with whole-pixel blocks (nearest), so a
+    32 x 32 Pathfinder image is readable; the label is in `describe_lra`."""
+    img = np.asarray(sample["inputs"], dtype=np.uint8)
+    k = max(1, 256 // img.shape[0])
+    big = np.kron(img, np.ones((k, k), dtype=np.uint8))
+    return np.repeat(big[:, :, None], 3, axis=2)

@@ -110,6 +110,39 @@ def image_stats(inputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     return {k: float(out[k]) for k in STATS}
 
 
+IMAGE_STATS: dict[str, str] = {  # name -> what it measures, for images without label masks (LRA)
+    "frac_lit": STATS["frac_lit"],
+    "lit_components": STATS["lit_components"],
+    "bright_blobs": "8-connected components of pixels >= 250",
+    "lit_le4": STATS["lit_le4"],
+    "lit_ge128": "share of lit pixels with value >= 128",
+    "lit_mean": STATS["lit_mean"],
+    "cores": "8-connected components of pixels >= 96 (dash cores, circles included)",
+    "core_length": "median length (px) of those cores, from second moments",
+    "core_width": "median width (px) of the same cores",
+}
+
+
+def image_only_stats(inputs: np.ndarray) -> dict[str, float]:
+    """The IMAGE_STATS of one image (uint8 [M, M])."""
+    img = np.asarray(inputs)
+    lit = img > 0
+    lit_values = img[lit].astype(np.float64)
+    out = {"frac_lit": float(lit.mean()), "lit_components": float(_components(lit)[1]),
+           "bright_blobs": float(_components(img >= CIRCLE_LEVEL)[1]),
+           "lit_le4": float((lit_values <= 4).mean()) if lit_values.size else math.nan,
+           "lit_ge128": float((lit_values >= 128).mean()) if lit_values.size else math.nan,
+           "lit_mean": float(lit_values.mean()) if lit_values.size else math.nan}
+    cores, n = _components(img >= CORE_LEVEL)
+    out["cores"] = float(n)
+    if n:
+        _, _, _, major, minor, _ = _moments(cores, n)
+        out["core_length"], out["core_width"] = float(np.median(np.sqrt(12 * major))), float(np.median(np.sqrt(12 * minor)))
+    else:
+        out["core_length"] = out["core_width"] = math.nan
+    return out
+
+
 def sample_stats(inputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
     """STATS per image of a batch ([N, M, M] each): name -> float64 [N]."""
     rows = [image_stats(i, t) for i, t in zip(inputs, targets)]

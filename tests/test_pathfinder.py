@@ -565,3 +565,21 @@ def test_example_pictures_are_test_sample_5(M):
     task = lrbench.get_task("pathfinder-seg", size=M)
     expected = pf.picture(task.sample(5, split="test", seed=0), task.config)
     assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), expected)
+
+
+def test_no_start_is_the_reference_dilation_seeing_minus_infinity():
+    """OpenCV's dilation gives -inf at a pixel whose kernel pixels all fall outside the image, and
+    the reference then sees no start anywhere. Brute force over a small image, every kernel of the
+    LRA 32 preset's pen (thin, short dashes: most kernels miss a quadrant) and of the 128 preset."""
+    for cfg, margin in ((pf.make_lra_config(size=32), 1), (pf.make_config(size=128), 2)):
+        pen = pf.Pen(cfg.paddle_length, cfg.paddle_thickness, margin, cfg.antialias_scale)
+        M = 24
+        seen = set()
+        for degree in range(-180, 180):
+            dy, dx = pf.start_footprint(pen, degree)
+            ys, xs = np.mgrid[0:M, 0:M]
+            Y, X = ys[..., None] + dy, xs[..., None] + dx  # (M, M, F)
+            inside = ((Y >= 0) & (Y < M) & (X >= 0) & (X < M)).any(axis=-1) if len(dy) else np.zeros((M, M), bool)
+            assert pf.no_start((dy, dx)) == (not inside.all()), degree
+            seen.add(pf.no_start((dy, dx)))
+        assert seen == {True, False}

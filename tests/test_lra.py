@@ -1,0 +1,219 @@
+"""Long Range Arena's synthetic tasks (SPEC §4.4): Pathfinder / Path-X from the original snakes2
+process with LRA's settings, and ListOps with LRA's settings and the whole expression's value.
+
+Settings are checked against LRA's data docstrings written out here; the 8-bit rendering against
+a whole-canvas drawing done the reference's way (scipy.misc.imresize = a byte-scaled image shrunk
+by Pillow in 8 bits); ListOps' root value against an independent evaluation of the tokens.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from lrbench import fidelity
+from lrbench.generators import listops as lo
+from lrbench.generators import pathfinder as pf
+
+# LRA's lra_benchmarks/data/pathfinder.py docstrings (and the snakes2 wrapper's defaults they keep)
+LRA_DOCSTRINGS = {
+    32: dict(margins=(1,), padding=1, paddle_length=2, marker_radius=1.5, paddle_thickness=0.5, antialias_scale=2,
+             seed_distance=7, continuity=1.0, budget=20, snake_contrast=2.0, paddle_contrast=0.75),
+    64: dict(margins=(1,), padding=1, paddle_length=5, marker_radius=2.5, paddle_thickness=1.0, antialias_scale=2,
+             seed_distance=12, continuity=1.8, budget=22, snake_contrast=0.8, paddle_contrast=1.0),
+    128: dict(margins=(2, 3), padding=1, paddle_length=5, marker_radius=3.0, paddle_thickness=1.5, antialias_scale=2,
+              seed_distance=20, continuity=1.8, budget=35, snake_contrast=0.9, paddle_contrast=1.0),
+    256: dict(margins=(3,), padding=22, paddle_length=5, marker_radius=5.0, paddle_thickness=2.0, antialias_scale=2,
+              seed_distance=27, continuity=1.8, budget=30, snake_contrast=1.0, paddle_contrast=1.0),
+}
+
+
+@pytest.mark.parametrize("M", pf.LRA_SIZES)
+@pytest.mark.parametrize("difficulty,length", [("easy", 6), ("intermediate", 9), ("hard", 14)])
+def test_presets_are_lra_settings(M, difficulty, length):
+    cfg = pf.make_lra_config(size=M, difficulty=difficulty)
+    want = dict(LRA_DOCSTRINGS[M])
+    budget = want.pop("budget")
+    for name, value in want.items():
+        assert getattr(cfg, name) == value, (M, name)
+    assert cfg.contour_length == length and cfg.distractor_length == length // 3
+    assert cfg.num_distractors == budget // (length // 3)
+    assert pf.LRAPathfinderConfig() == pf.make_lra_config()  # the defaults: 32, hard
+
+
+def test_lra_config_errors_say_what_is_allowed():
+    with pytest.raises(ValueError, match=r"size must be one of 32, 64, 128, 256 \(got 512\)"):
+        pf.make_lra_config(size=512)
+    with pytest.raises(ValueError, match=r"difficulty must be one of easy, intermediate, hard \(got 'medium'\)"):
+        pf.make_lra_config(difficulty="medium")
+    with pytest.raises(ValueError, match=r"padding must be an integer in \[1, 8\)"):
+        pf.make_lra_config(size=32, padding=8)
+    with pytest.raises(ValueError, match=r"snake_contrast must be a number in \(0, 4\]"):
+        pf.make_lra_config(snake_contrast=0)
+    with pytest.raises(ValueError, match="unknown parameter.*colour"):
+        pf.make_lra_config(colour=1)
+
+
+def imresize_dash(pen, angle, contrast):
+    """The original snakes2's dash: a white line on a canvas aa times finer, byte-scaled (0/255)
+    and shrunk by Pillow in 8 bits, /255, times the contrast, placed through a float32 image."""
+    K, aa = pen.half, pen.aa
+    c = K * aa
+    hy, hx = math.ceil(c + pen.length * aa * math.sin(angle)), math.ceil(c + pen.length * aa * math.cos(angle))
+    fine = Image.new("L", (2 * c + 1, 2 * c + 1), 0)
+    ImageDraw.Draw(fine).line([(c, c), (hx, hy)], fill=255, width=int(round(pen.thickness * aa)))
+    small = np.asarray(fine.resize((2 * K + 1, 2 * K + 1), Image.Resampling.LANCZOS)).astype(np.float64) / 255
+    return (small * contrast if contrast != 1 else small).astype(np.float32)
+
+
+@pytest.mark.parametrize("M", pf.LRA_SIZES)
+def test_dashes_are_shrunk_in_8_bits_as_the_original_does(M):
+    cfg = pf.make_lra_config(size=M)
+    pen = pf._pen(cfg, cfg.margins[0])
+    assert pen.quantized
+    for degree in range(-180, 180, 29):
+        angle = degree * math.pi / 180
+        ours = (pf.dash_shape(pen, angle).line.astype(np.float64) / 255 * cfg.snake_contrast).astype(np.float32)
+        assert np.array_equal(ours, imresize_dash(pen, angle, cfg.snake_contrast)), degree
+        assert ours.min() >= 0  # 8 bits: no negative lobes
+
+
+@pytest.mark.parametrize("M", [32, 128])
+def test_circles_are_shrunk_in_8_bits_as_the_original_does(M):
+    cfg = pf.make_lra_config(size=M)
+    for y, x in [(M // 2, M // 3), (0, 0), (1, M - 1)]:
+        canvas = np.zeros((M, M))
+        pf._draw_circle(canvas, y, x, cfg)
+        ys, xs = np.ogrid[-y * 2:(M - y) * 2, -x * 2:(M - x) * 2]
+        fine = Image.fromarray(np.where(xs * xs + ys * ys <= (cfg.marker_radius * 2) ** 2, 255, 0).astype(np.uint8))
+        ref = np.asarray(fine.resize((M, M), Image.Resampling.LANCZOS)).astype(np.float64) / 255
+        assert np.array_equal(canvas, ref), (y, x)
+
+
+def bytescale(a):
+    """scipy.misc.bytescale as the original's imsave applies it."""
+    lo, hi = a.min(), a.max()
+    return ((a - lo) * (255.0 / (hi - lo)) + 0.5).clip(0, 255.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("M", pf.LRA_SIZES)
+def test_lra_pathfinder_sample(M):
+    cfg = pf.make_lra_config(size=M)
+    seen = set()
+    for i in range(4):
+        s = pf.lra_pathfinder(np.random.default_rng([M, i]), cfg)
+        assert set(s) == {"inputs", "targets"}
+        assert s["inputs"].dtype == np.uint8 and s["inputs"].shape == (M, M)
+        assert s["targets"].dtype == np.uint8 and s["targets"].shape == () and int(s["targets"]) in (0, 1)
+        assert s["inputs"].min() == 0 and s["inputs"].max() == 255  # byte-scaled per image
+        scene = pf.sample_scene(np.random.default_rng([M, i]), cfg)
+        assert int(s["targets"]) == scene.connected
+        assert len(scene.circles) == 2  # distractors carry no circle in the original
+        assert len(scene.distractors) <= cfg.num_distractors
+        image, _, to_uint8 = pf._draw(scene, cfg)
+        assert np.array_equal(to_uint8(image).astype(np.uint8), bytescale(image))
+        seen.add(int(s["targets"]))
+    assert len(pf.lra_pathfinder(np.random.default_rng(5), cfg)["inputs"]) == M
+
+
+def test_lra_32_places_few_distractors_as_the_original_does():
+    """At 32 most of the original's start kernels miss a quadrant, so OpenCV's dilation leaves no
+    start (pf.no_start): it places about one distractor of five (1.07 over 200 reference images)."""
+    cfg = pf.make_lra_config(size=32)
+    placed = [len(pf.sample_scene(np.random.default_rng([32, i]), cfg).distractors) for i in range(60)]
+    assert 0.6 <= np.mean(placed) <= 1.6
+
+
+def evaluate_tokens(tokens: np.ndarray) -> int:
+    """The value of a ListOps token sequence, by a stack (independent of the generator)."""
+    names = lo.TOKEN_NAMES
+    stack = []
+    for t in tokens.tolist():
+        name = names[t]
+        if name.startswith("["):
+            stack.append([name, []])
+        elif name == "]":
+            op, args = stack.pop()
+            args = sorted(args)
+            value = {"[MIN": args[0], "[MAX": args[-1], "[SM": sum(args) % 10,
+                     "[MED": (args[(len(args) - 1) // 2] + args[len(args) // 2]) // 2}[op]
+            if not stack:
+                return value
+            stack[-1][1].append(value)
+        else:
+            stack[-1][1].append(int(name))
+    raise AssertionError("unbalanced")
+
+
+def test_lra_listops_is_the_value_of_the_whole_expression():
+    cfg = lo.LRAListOpsConfig()
+    assert (cfg.max_depth, cfg.max_args, cfg.min_length, cfg.max_length) == (10, 10, 501, 1999)
+    labels = []
+    for i in range(20):
+        s = lo.listops(np.random.default_rng(i), cfg)
+        assert set(s) == {"inputs", "targets"} and s["targets"].dtype == np.uint8 and s["targets"].shape == ()
+        assert 501 <= len(s["inputs"]) <= 1999
+        assert int(s["targets"]) == evaluate_tokens(s["inputs"])
+        labels.append(int(s["targets"]))
+    assert len(set(labels)) > 3
+
+
+REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "reference"
+                        / "lra_pathfinder_reference.json").read_text())
+
+
+@pytest.mark.parametrize("M", [32, 128])
+def test_every_statistic_matches_the_original_generator(M):
+    """Ours against the stored rows of the generator LRA used (Mann-Whitney U, p > 0.001 for each of
+    13 statistics): images, labels, distractors placed and turns between dashes."""
+    cfg = pf.make_lra_config(size=M)
+    rows, placed, labels, main_turns, other_turns = [], [], [], [], []
+    for i in range(REFERENCE[str(M)]["n"]):
+        scene = pf.sample_scene(np.random.default_rng([77, M, i]), cfg)
+        image, _, to_uint8 = pf._draw(scene, cfg)
+        rows.append(fidelity.image_only_stats(to_uint8(image).astype(np.uint8)))
+        placed.append(len(scene.distractors))
+        labels.append(scene.connected)
+        main_turns += [t for p in scene.paths for t in turns(p)]
+        other_turns += [t for d in scene.distractors for t in turns(d)]
+    ours = {k: np.array([r[k] for r in rows]) for k in fidelity.IMAGE_STATS}
+    ours.update(label=np.array(labels, float), distractors_placed=np.array(placed, float),
+                main_turn_deg=np.array(main_turns), distractor_turn_deg=np.array(other_turns))
+    ours = {k: np.round(v, 6) for k, v in ours.items()}  # the stored rows' precision: ties stay ties
+    ref = {k: np.asarray(v, float) for k, v in REFERENCE[str(M)]["stats"].items()}
+    assert set(ref) == set(ours)
+    for row in fidelity.compare(ref, ours):
+        assert row["p"] > 0.001, row
+
+
+def turns(dashes):
+    """|turn| (degrees) between consecutive dashes, from the scene (independent of the benchmark)."""
+    dirs = [dashes[0][2]] + [a + math.pi if a < 0 else a - math.pi for _, _, a in dashes[1:]]
+    return [math.degrees(min(abs(b - a) % (2 * math.pi), 2 * math.pi - abs(b - a) % (2 * math.pi)))
+            for a, b in zip(dirs, dirs[1:])]
+
+
+def test_lra_views_say_the_label_and_the_values():
+    """The text views: an LRA ListOps sample's values at every ']' (computed from its tokens) agree
+    with what ListOps-Subtrees stores for the same tree, and each view states the stored label."""
+    for i in range(5):
+        sub = lo.listops_subtrees(np.random.default_rng([3, i]),
+                                  lo.ListOpsConfig(max_depth=8, min_length=100, max_length=400))
+        assert lo.subexpression_values(sub["inputs"]).tolist() == sub["targets"].astype(int).tolist()
+    cfg = lo.LRAListOpsConfig()
+    s = lo.listops(np.random.default_rng(11), cfg)
+    text = lo.describe_lra(s, cfg)
+    assert text.startswith(f"ListOps (LRA) sample: {len(s['inputs']):,} tokens")
+    assert f"value of the whole expression: {int(s['targets'])}" in text
+    pcfg = pf.make_lra_config(size=32)
+    for i in range(6):
+        p = pf.lra_pathfinder(np.random.default_rng([5, i]), pcfg)
+        text = pf.describe_lra(p, pcfg)
+        assert f"label={int(p['targets'])}" in text.splitlines()[0]
+        rows = text.split("\n")[2:]
+        assert len(rows) == 32 and sum(c != " " for r in rows for c in r) == int((p["inputs"] > 0).sum())
+        pic = pf.picture_lra(p)
+        assert pic.shape == (256, 256, 3) and (pic[::8, ::8, 0] == p["inputs"]).all()
