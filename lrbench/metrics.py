@@ -1,4 +1,5 @@
-"""The paper's metrics: R², token accuracy, macro-F1, macro accuracy (DLR paper §3.3, §3.4).
+"""The paper's metrics: R², token accuracy, macro-F1, macro accuracy (DLR paper §3.3, §3.4), and
+accuracy, the token accuracy of a classification task (one class per sample: LRA's tasks).
 
 Two protocols, chosen with ``per_batch``:
 
@@ -50,7 +51,7 @@ _CHUNK = 1 << 22  # elements per float64 pass in R²: bounds temporary memory on
 
 __all__ = [
     "IGNORE_INDEX", "R2_VARIANCE_FLOOR", "METRICS",
-    "r2", "token_accuracy", "macro_f1", "macro_accuracy", "accuracy_by", "per_class_f1",
+    "r2", "token_accuracy", "accuracy", "macro_f1", "macro_accuracy", "accuracy_by", "per_class_f1",
     "R2Accumulator", "AccuracyAccumulator", "ConfusionAccumulator", "GroupAccuracyAccumulator",
     "BatchMeanAccumulator", "make_accumulator", "to_numpy",
 ]
@@ -441,7 +442,7 @@ def _batch_value(name: str, kw: dict):
         acc = ConfusionAccumulator(**kw).update(pred, target, mask)
         if acc.count == 0:
             return None
-        return {"token_accuracy": acc.accuracy, "macro_f1": acc.macro_f1,
+        return {"token_accuracy": acc.accuracy, "accuracy": acc.accuracy, "macro_f1": acc.macro_f1,
                 "macro_accuracy": acc.macro_accuracy}[name]()
 
     return tagging
@@ -500,7 +501,7 @@ def make_accumulator(metric: str, per_batch: int | None = None, **kw):
         return BatchMeanAccumulator(metric, **kw)
     if metric == "r2":
         return R2Accumulator()
-    if metric == "token_accuracy":
+    if metric in ("token_accuracy", "accuracy"):
         return AccuracyAccumulator(**kw)
     return _ConfusionMetric(metric, **kw)
 
@@ -555,6 +556,18 @@ def token_accuracy(pred, target, per_batch: int | None = None, *, mask=None,
                     ignore_index=ignore_index, num_classes=num_classes)
 
 
+def accuracy(pred, target, per_batch: int | None = None, *, mask=None,
+             ignore_index: int | None = IGNORE_INDEX, num_classes: int | None = None) -> float:
+    """Fraction of samples whose predicted class equals the target (classification: pred [N] class
+    ids or [N, C] logits, target [N]); the same count as token_accuracy, one position per sample.
+
+    >>> accuracy(np.array([[0.1, 0.9], [2.0, -1.0], [0.0, 1.0]]), np.array([1, 1, 1]))
+    0.6666666666666666
+    """
+    return _compute("accuracy", pred, target, per_batch, mask,
+                    ignore_index=ignore_index, num_classes=num_classes)
+
+
 def macro_f1(pred, target, per_batch: int | None = None, *, mask=None,
              ignore_index: int | None = IGNORE_INDEX, num_classes: int | None = None) -> float:
     """Mean over classes of F1 = 2TP / (2TP + FP + FN); classes never true nor predicted are left out."""
@@ -587,4 +600,5 @@ def per_class_f1(pred, target, *, mask=None, ignore_index: int | None = IGNORE_I
     return acc.update(pred, target, mask).per_class_f1()
 
 
-METRICS = {"r2": r2, "token_accuracy": token_accuracy, "macro_f1": macro_f1, "macro_accuracy": macro_accuracy}
+METRICS = {"r2": r2, "token_accuracy": token_accuracy, "accuracy": accuracy, "macro_f1": macro_f1,
+           "macro_accuracy": macro_accuracy}

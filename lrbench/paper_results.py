@@ -79,3 +79,34 @@ def table2(model: str, length: int) -> float | None:
 
 def table3(cell: str, model: str, metric: str) -> float | None:
     return TABLE3.get(cell, {}).get(model, {}).get(metric)
+
+
+# Long Range Arena (beyond the DLR paper): published test accuracies on LRA's ListOps, Pathfinder
+# (32 x 32, hard) and Path-X (128 x 128), keyed by task label (the dataset directory name) and by
+# the lrbench baseline of the same family. "transformer": LRA's Transformer (Tay et al. 2021, its
+# README's leaderboard; it fails Path-X, so no entry); "s4": S4 (Gu et al. 2022, the updated table of
+# the ICLR paper / HTTYH; the setting lrbench's `lra` preset transcribes); "s5": S5 (Smith et al.
+# 2023, Table 1); "lru": LRU (Orvieto et al. 2023, Table 3); "dss": DSS (Gupta et al. 2022, its
+# repository's README: the softmax variant, not lrbench's DSS_EXP).
+LRA = {
+    "listops": {"transformer": .3637, "s4": .5960, "s5": .6215, "lru": .602, "dss": .606},
+    "pathfinder-32": {"transformer": .714, "s4": .942, "s5": .9533, "lru": .951, "dss": .846},
+    "pathfinder-128": {"s4": .9635, "s5": .9858, "lru": .942, "dss": .878},
+}
+LRA_SOURCES = {
+    "transformer": "LRA's Transformer (Tay et al. 2021)", "s4": "S4 (Gu et al. 2022, updated LRA table)",
+    "s5": "S5 (Smith et al. 2023, Table 1)", "lru": "LRU (Orvieto et al. 2023, Table 3)",
+    "dss": "DSS-softmax (Gupta et al. 2022, its README)",
+}
+LRA_FAMILY = {"attention": "transformer", "lru": "lru", "s5": "s5", "dss": "dss"}  # lrbench model -> LRA row
+
+
+def lra(label: str, model: str) -> tuple[float | None, str | None]:
+    """The published accuracy of `model`'s family on an LRA task, else S4's as the reference."""
+    row = LRA.get(label, {})
+    family = LRA_FAMILY.get(model)
+    if family in row:
+        return row[family], LRA_SOURCES[family]
+    if "s4" in row:
+        return row["s4"], LRA_SOURCES["s4"] + ", reference"
+    return None, None

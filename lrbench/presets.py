@@ -13,6 +13,8 @@ and `smoke` are ours.
     quick         minutes on one GPU: L = 512, one layer, short training; small ListOps and
                   Pathfinder-128 runs. The paper's qualitative pattern, not its numbers.
     smoke         seconds on a CPU, for tests: tiny everything
+    lra           Long Range Arena's ListOps, Pathfinder (32) and Path-X (128) with the S4 authors'
+                  published settings (state-spaces/s4, configs/experiment/lra/s4-*.yaml)
 
 What the paper does not give, and what we chose instead (written here once):
 * Validation set size and evaluation period: our choice, per preset.
@@ -328,7 +330,7 @@ _QUICK_TAGGING = {
 
 def _quick(task: str, params: dict, model: str) -> Setting:
     spec = spec_of(task)
-    if spec.kind == "tagging":
+    if spec.kind != "regression":  # a class per position or per sample
         if spec.view not in _QUICK_TAGGING:
             raise LrbenchError(f"preset quick has no setting for task {task}: it covers tagging tasks read as "
                                f"{' or '.join(_QUICK_TAGGING)}, not {spec.view}")
@@ -361,10 +363,43 @@ def _smoke(task: str, params: dict, model: str) -> Setting:
     spec = spec_of(task)
     base = _row_model(model, _SMOKE)
     row = _SMOKE[base if base in _SMOKE else "dlr"]
-    tagging = spec.kind == "tagging"
+    tagging = spec.kind != "regression"
     train = Train(lr=3e-3, batch_size=8, steps=20, eval_every=10, log_every=5, val_samples=16,
                   test_samples=16, schedule="cosine" if tagging else "constant", warmup=2 if tagging else 0)
     return Setting(task, dict(spec.tiny, **params), _model_config(model, row["model"], spec.hints.block), train)
+
+
+# Long Range Arena with the S4 authors' settings (state-spaces/s4 at e757cef,
+# configs/experiment/lra/s4-{listops,pathfinder,pathx}.yaml): six bidirectional layers, H = 256,
+# GLU, AdamW with weight decay 0.05 (none on the SSM parameters, which train at their own LR),
+# cosine schedule with linear warmup, mean pooling (SequenceDecoder mode "pool"). Rows are keyed by
+# dataset label. What differs: S4 normalises with BatchNorm, lrbench's block with LayerNorm (post-norm
+# on ListOps, pre-norm on Pathfinder, as S4's `prenorm`); S4 evaluates once per epoch, so do we.
+LRA_ROWS = {
+    # s4-listops.yaml: d_state 4, batch 32, 120K steps, lr 0.01 (SSM 0.001), warmup 12K, post-norm
+    "listops": dict(task="listops", params={}, model=_ssm(256, 4, 1e-3, 1e-1, n_layers=6),
+                    lr=1e-2, kernel_lr=1e-3, batch=32, steps=120_000, warmup=12_000, eval_every=3_000),
+    # s4-pathfinder.yaml: d_state 64, batch 64, 500K steps (200 epochs), lr 0.004 (SSM 0.001), warmup 50K
+    "pathfinder-32": dict(task="pathfinder", params={"size": 32}, model=_ssm(256, 64, 1e-3, 1e-1, n_layers=6),
+                          lr=4e-3, kernel_lr=1e-3, batch=64, steps=500_000, warmup=50_000, eval_every=2_500),
+    # s4-pathx.yaml: d_state 64, Δ from 1e-4, batch 16, 500K steps (50 epochs), lr 0.001, warmup 50K
+    "pathfinder-128": dict(task="pathfinder", params={"size": 128}, model=_ssm(256, 64, 1e-4, 1e-1, n_layers=6),
+                           lr=1e-3, kernel_lr=1e-3, batch=16, steps=500_000, warmup=50_000, eval_every=10_000),
+}
+
+
+def _lra(task: str, params: dict, model: str) -> Setting:
+    """An LRA task with the S4 authors' row for it, for any model (the keys it takes)."""
+    spec, key = spec_of(task), _label(task, params)
+    if key not in LRA_ROWS:
+        raise LrbenchError(f"preset lra has no setting for task {task} at {key}; it covers {', '.join(LRA_ROWS)}")
+    row = LRA_ROWS[key]
+    value, source = paper.lra(key, model)
+    train = Train(lr=row["lr"], kernel_lr=row["kernel_lr"], batch_size=row["batch"], steps=row["steps"],
+                  schedule="cosine", warmup=row["warmup"], weight_decay=0.05, eval_every=row["eval_every"],
+                  log_every=100, val_samples=spec.default_splits["val"], test_samples=spec.default_splits["test"])
+    return Setting(task, dict(params), _model_config(model, row["model"], spec.hints.block), train,
+                   paper=value, paper_source=source)
 
 
 def _suite(kind: str = "regression", more: tuple[tuple[str, dict], ...] = ()) -> tuple:
@@ -398,9 +433,12 @@ PRESETS: dict[str, Preset] = {
         Preset("paper-shift", "Table 2: 1 layer on Shift at L=2^14..2^20, H=32, batch 4", _table2_suite(),
                _paper_shift),
         Preset("quick", "minutes on one GPU: L=512, 1 layer, 1000 steps; small ListOps and Pathfinder-128",
-               _suite() + _suite("tagging"), _quick),
+               _suite() + _suite("tagging") + _suite("classification"), _quick),
         Preset("smoke", "seconds on a CPU (tests): L=32, 20 steps",
-               tuple(entry for entry in _suite() + _suite("tagging") if _smoke_sized(entry[0])), _smoke),
+               tuple(entry for entry in _suite() + _suite("tagging") + _suite("classification")
+                     if _smoke_sized(entry[0])), _smoke),
+        Preset("lra", "LRA ListOps, Pathfinder-32 and Path-X with S4's published settings",
+               tuple((row["task"], row["params"]) for row in LRA_ROWS.values()), _lra),
     ]
 }
 

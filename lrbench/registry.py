@@ -41,7 +41,8 @@ from lrbench.generators import pathfinder
 from lrbench.seeding import SPLITS, fixed_rng, sample_rng
 
 Sample = dict[str, np.ndarray]
-KINDS = ("regression", "tagging")  # regression: values, MSE, R²; tagging: a class per position
+KINDS = ("regression", "tagging", "classification")  # regression: values, MSE, R²; tagging: a class per
+# position; classification: a class per sample, from the model's outputs averaged over the positions
 VIEWS = ("signal", "tokens", "image")  # how inputs meet a model (see TaskSpec.view)
 
 
@@ -147,7 +148,7 @@ class TaskSpec:
     tiny: dict  # the smallest useful parameters: the conformance tests and the smoke preset
     size: SizeParam | None = None
     vocab_size: int | None = None  # view "tokens"
-    num_classes: int | None = None  # kind "tagging"
+    num_classes: int | None = None  # kinds "tagging" and "classification"
     hints: Hints = Hints()
     make_config: Callable[..., Any] | None = None  # params -> cfg, when presets are involved
     fixed: Callable[[np.random.Generator, Any], Any] | None = None
@@ -162,13 +163,15 @@ class TaskSpec:
 
 
 # ---------------------------------------------------------------------------------------------
-# the 13 tasks (named functions, not lambdas: a TaskSpec travels to generate's worker processes)
+# the 13 tasks of the DLR paper and LRA's two synthetic ones (named functions, not lambdas: a TaskSpec travels to generate's worker processes)
 
 UNIT = dict(low=-1.0, high=1.0)  # values normalised by their max-abs, unit vectors, cos/sin channels
 ATOMIC_SPLITS = {"train": 100_000, "val": 6_400, "test": 6_400}
 HIGHER_SPLITS = {"train": 96_000, "val": 2_000, "test": 2_000}
 LENGTH = SizeParam("length", "--length", "Sequence length L of the atomic tasks.")
-IMAGE_SIZE = SizeParam("size", "--size", "Image size M of pathfinder-seg (128, 256, 512).")
+IMAGE_SIZE = SizeParam("size", "--size", "Image side M: pathfinder-seg 128, 256, 512; pathfinder 32, 64, "
+                       "128 (Path-X), 256.")
+LRA_PATHFINDER_SPLITS = {"train": 160_000, "val": 20_000, "test": 20_000}  # LRA's 80/10/10 of 200K
 
 
 def _signal(inputs: tuple[int, int], targets: tuple[int, int], bounded: bool = True) -> dict[str, Feature]:
@@ -249,6 +252,25 @@ def _pathfinder_label(cfg) -> str:
     return f"pathfinder-seg-{cfg.size}"
 
 
+def _lra_pathfinder_features(c):
+    return {"inputs": Feature("uint8", (c.size, c.size), compress=True),
+            "targets": Feature("uint8", (), low=0, high=1, labels=("apart", "joined"))}
+
+
+def _lra_pathfinder_label(cfg) -> str:
+    return f"pathfinder-{cfg.size}"
+
+
+def _lra_listops_features(c):
+    return {"inputs": Feature("uint8", (c.max_length,), ragged=True, pad=listops.PAD, compress=True, low=1,
+                              high=len(listops.TOKEN_NAMES) - 1),
+            "targets": Feature("uint8", (), low=0, high=9)}
+
+
+def _lra_listops_label(cfg) -> str:
+    return "listops"
+
+
 BUILTIN = [
     _atomic("shift", 1, atomic.ShiftConfig, atomic.shift, _shift_features,
             "C uniformly spaced right shifts of the input"),
@@ -291,6 +313,27 @@ BUILTIN = [
         hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 128}),
         picture=pathfinder.picture, describe=pathfinder.describe,
         summary="label each pixel: on the main path with circles at both ends (2), on another main path (1), else 0",
+    ),
+    TaskSpec(
+        name="pathfinder", id=14, config=pathfinder.LRAPathfinderConfig, make_config=pathfinder.make_lra_config,
+        generate=pathfinder.lra_pathfinder, features=_lra_pathfinder_features, kind="classification",
+        metrics=("accuracy",), view="image", num_classes=2, size=IMAGE_SIZE,
+        default_splits=dict(LRA_PATHFINDER_SPLITS), finite_splits=("train", "val", "test"),
+        dir_label=_lra_pathfinder_label, tiny={"size": 32},
+        hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 32}),
+        picture=pathfinder.picture_lra, describe=pathfinder.describe_lra,
+        summary="LRA Pathfinder / Path-X: are the two circles joined by one dashed path? (1 joined, 0 apart)",
+    ),
+    TaskSpec(
+        name="listops", id=15, config=listops.LRAListOpsConfig, generate=listops.listops,
+        features=_lra_listops_features, kind="classification", metrics=("accuracy",), view="tokens",
+        vocab_size=len(listops.TOKEN_NAMES), num_classes=10, default_splits=dict(HIGHER_SPLITS),
+        finite_splits=("train", "val", "test"), dir_label=_lra_listops_label,
+        tiny={"max_depth": 6, "min_length": 16, "max_length": 64},
+        hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=True),
+                    quick={"max_depth": 10, "min_length": 64, "max_length": 256}),
+        digest=True, describe=listops.describe_lra,
+        summary="LRA ListOps: the value (0-9) of a 500-2000 token MIN/MAX/MED/SM expression",
     ),
 ]
 
@@ -337,8 +380,8 @@ def _check_spec(spec: TaskSpec) -> None:
     need((spec.vocab_size is not None) == (spec.view == "tokens"),
          "a task has vocab_size exactly when its view is tokens")
     need(spec.vocab_size is None or spec.vocab_size >= 2, "vocab_size must be >= 2")
-    need((spec.num_classes is not None) == (spec.kind == "tagging"),
-         "a task has num_classes exactly when it is tagging")
+    need((spec.num_classes is not None) == (spec.kind != "regression"),
+         "a task has num_classes exactly when it is tagging or classification")
     need(spec.num_classes is None or spec.num_classes >= 2, "num_classes must be >= 2")
     need(bool(spec.default_splits) and set(spec.default_splits) <= set(SPLITS)
          and all(isinstance(n, int) and n > 0 for n in spec.default_splits.values()),
@@ -477,7 +520,7 @@ class Task:
     @property
     def d_output(self) -> int:
         """Outputs per position a model gives: target channels (regression) or class logits."""
-        return self.num_classes if self.kind == "tagging" else self.features["targets"].shape[-1]
+        return self.features["targets"].shape[-1] if self.kind == "regression" else self.num_classes
 
     @property
     def t_in(self) -> int:

@@ -43,7 +43,7 @@ PREDICTION_SUFFIXES = (".npy", ".npz", ".h5", ".hdf5")
 BATCH_BYTES = 64 << 20  # target bytes of predictions per batch in the exact protocol
 
 # metric names a task spec may use -> lrbench.metrics names
-_METRIC_NAMES = {"r2": "r2", "token_accuracy": "token_accuracy", "accuracy": "token_accuracy",
+_METRIC_NAMES = {"r2": "r2", "token_accuracy": "token_accuracy", "accuracy": "accuracy",
                  "macro_f1": "macro_f1", "f1_macro": "macro_f1", "macro_accuracy": "macro_accuracy",
                  "balanced_accuracy": "macro_accuracy"}
 
@@ -226,7 +226,7 @@ def score_dataset(path: str | Path, predictions: Any, split: str = "test",
 
 
 def _score(view, task, names, pred, layout, split, per_batch) -> dict:
-    tagging = task.kind == "tagging"
+    tagging = task.kind != "regression"  # classes: per position (tagging) or per sample (classification)
     kw = {"num_classes": task.num_classes} if tagging else {}
     accs = {name: M.make_accumulator(name, per_batch, **kw) for name in names}
     confusion = M.ConfusionAccumulator(**kw) if tagging else None

@@ -73,6 +73,10 @@ def check_sample_schema(task, sample: dict, where: str) -> None:
         scored = t[t != -100]
         assert scored.size and scored.min() >= 0 and scored.max() < task.num_classes, \
             f"{where}: tagging targets must be classes 0..{task.num_classes - 1} on some positions"
+    if task.kind == "classification":  # one class per sample
+        t = np.asarray(sample["targets"])
+        assert t.shape == () and 0 <= int(t) < task.num_classes, \
+            f"{where}: a classification target is one class in 0..{task.num_classes - 1} (got {t!r})"
     if task.t_out is not None:  # regression: targets align with the last t_out outputs
         assert sample["targets"].shape[0] == task.t_out <= sample["inputs"].shape[0]
 

@@ -217,3 +217,101 @@ def test_lra_views_say_the_label_and_the_values():
         assert len(rows) == 32 and sum(c != " " for r in rows for c in r) == int((p["inputs"] > 0).sum())
         pic = pf.picture_lra(p)
         assert pic.shape == (256, 256, 3) and (pic[::8, ::8, 0] == p["inputs"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the registered tasks: pathfinder (id 14) and listops (id 15)
+
+import hashlib  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+import lrbench  # noqa: E402
+from lrbench import metrics as M  # noqa: E402
+from lrbench.presets import get_preset  # noqa: E402
+
+GOLDEN = {  # sha256 of inputs | targets bytes of get_task(name, **params).sample(index, "test", seed=0)
+    ("pathfinder", 32, 0): "82e6572e777cbbdf0cf34b58998e0fb903a33523d19e455d912fdc3d460991b1",
+    ("pathfinder", 128, 3): "36abb8434d82c08d905c42ee36e7eb5e651e0ad91baca13745d8147519885e3d",
+    ("listops", None, 0): "878df4ce50ab56b963f15d082311260cd8b4c016162ae2fa0b018befb8fa3c9f",
+    ("listops", None, 7): "4548ab1c79c8a6de650686a8b929d2ef10950bf3590338f9b524e82fcb7f7385",
+}
+
+
+@pytest.mark.parametrize("key", list(GOLDEN))
+def test_golden_samples(key):
+    name, size, index = key
+    s = lrbench.get_task(name, **({"size": size} if size else {})).sample(index, split="test", seed=0)
+    assert hashlib.sha256(s["inputs"].tobytes() + s["targets"].tobytes()).hexdigest() == GOLDEN[key]
+
+
+def test_registered_facts_are_lras():
+    """What a model and the tools learn from the registry: LRA's sizes, splits and classes."""
+    path_x = lrbench.get_task("pathfinder", size=128)
+    assert (path_x.kind, path_x.metric, path_x.view, path_x.d_input, path_x.d_output) == \
+        ("classification", "accuracy", "image", 1, 2)
+    assert path_x.t_in == 128 * 128 and path_x.t_out is None and path_x.dir_name() == "pathfinder-128"
+    assert path_x.default_splits == {"train": 160_000, "val": 20_000, "test": 20_000}
+    assert path_x.config == pf.make_lra_config(size=128)  # LRA's Path-X settings, hard
+    lo_task = lrbench.get_task("listops")
+    assert (lo_task.kind, lo_task.view, lo_task.vocab_size, lo_task.d_output) == ("classification", "tokens", 16, 10)
+    assert lo_task.default_splits == {"train": 96_000, "val": 2_000, "test": 2_000}
+    assert (lo_task.config.max_depth, lo_task.config.max_args, lo_task.config.min_length,
+            lo_task.config.max_length) == (10, 10, 501, 1999)
+    easy = lrbench.get_task("pathfinder", size=64, difficulty="easy")
+    assert (easy.config.contour_length, easy.config.distractor_length) == (6, 2) and easy.dir_name() != "pathfinder-64"
+
+
+def test_accuracy_is_the_share_of_samples_classed_right():
+    rng = np.random.default_rng(0)
+    logits, target = rng.normal(size=(50, 10)), rng.integers(0, 10, size=50)
+    right = sum(int(np.argmax(row) == t) for row, t in zip(logits, target))  # counted one by one
+    assert M.accuracy(logits, target) == pytest.approx(right / 50)
+    assert M.accuracy(logits.argmax(1), target, per_batch=10) == pytest.approx(right / 50)
+    acc = M.make_accumulator("accuracy", num_classes=10)
+    acc.update(logits[:20], target[:20]).update(logits[20:], target[20:])
+    assert acc.result() == pytest.approx(right / 50)
+
+
+def test_outputs_are_averaged_over_each_samples_own_positions():
+    """A class per sample: the mean of the per-position outputs over the real tokens (padding left
+    out) for ListOps, over every pixel for Pathfinder, computed here position by position."""
+    torch = pytest.importorskip("torch")
+    from lrbench.evaluate.model import ModelIO
+
+    def io(task):
+        job = SimpleNamespace(task=task, model=SimpleNamespace(name="m", factory=None))
+        return ModelIO(torch, job, None, 8)
+
+    tokens = torch.tensor([[11, 3, 5, 15, 0, 0], [12, 2, 2, 9, 4, 15]])
+    y = torch.randn(2, 6, 10, dtype=torch.float64)
+    pooled = io(lrbench.get_task("listops")).pool(y, tokens)
+    for b in range(2):
+        real = [t for t in range(6) if int(tokens[b, t]) != 0]
+        want = sum(y[b, t] for t in real) / len(real)
+        assert torch.allclose(pooled[b], want)
+    pixels = torch.rand(3, 32 * 32, 1)
+    y = torch.randn(3, 32 * 32, 2, dtype=torch.float64)
+    assert torch.allclose(io(lrbench.get_task("pathfinder")).pool(y, pixels), y.sum(1) / (32 * 32))
+
+
+def test_lra_preset_transcribes_s4s_settings():
+    """The `lra` preset's rows against the S4 authors' configs (state-spaces/s4 at e757cef,
+    configs/experiment/lra/s4-{listops,pathfinder,pathx}.yaml), written out here."""
+    s4 = {  # task, params: (d_state, dt_min, batch, steps, lr, ssm lr, warmup)
+        ("listops", ()): (4, 1e-3, 32, 120_000, 1e-2, 1e-3, 12_000),
+        ("pathfinder", (("size", 32),)): (64, 1e-3, 64, 500_000, 4e-3, 1e-3, 50_000),
+        ("pathfinder", (("size", 128),)): (64, 1e-4, 16, 500_000, 1e-3, 1e-3, 50_000),
+    }
+    preset = get_preset("lra")
+    assert sorted((t, tuple(sorted(p.items()))) for t, p in preset.suite) == sorted(s4)
+    for (task, params), (n, dt_min, batch, steps, lr, kernel_lr, warmup) in s4.items():
+        cell = preset.setting(task, dict(params), "dlr")
+        m, t = cell.model, cell.train
+        assert (m["n_layers"], m["d_model"], m["d_state"], m["dt_min"], m["dt_max"]) == (6, 256, n, dt_min, 0.1)
+        assert m["bidirectional"] and m["glu"]
+        assert (t.batch_size, t.steps, t.lr, t.kernel_lr, t.warmup, t.weight_decay, t.schedule) == \
+            (batch, steps, lr, kernel_lr, warmup, 0.05, "cosine")
+    assert preset.setting("pathfinder", {"size": 128}, "attention").paper == pytest.approx(0.9635)  # S4's, reference
+    assert preset.setting("pathfinder", {"size": 32}, "attention").paper == pytest.approx(0.714)  # LRA's Transformer
+    with pytest.raises(ValueError, match="preset lra has no setting for task pathfinder at pathfinder-64"):
+        preset.setting("pathfinder", {"size": 64}, "dlr")

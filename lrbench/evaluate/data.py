@@ -44,6 +44,7 @@ def to_model(torch, task, batch: dict, device):
     x, y = batch["inputs"].to(device, non_blocking=True), batch["targets"].to(device, non_blocking=True)
     if task.view == "tokens":
         return x.long(), y.long()
-    if task.view == "image":
-        return x.reshape(x.shape[0], -1, 1).float() / 255.0, y.reshape(y.shape[0], -1).long()  # row-major [B, M², ·]
+    if task.view == "image":  # row-major [B, M², 1]; a label image likewise [B, M²], a class stays [B]
+        y = y.reshape(y.shape[0], -1) if task.kind == "tagging" else y
+        return x.reshape(x.shape[0], -1, 1).float() / 255.0, y.long()
     return x.float(), y.float()

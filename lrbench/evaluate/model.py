@@ -3,7 +3,9 @@ metrics over a set of batches, merged over ranks.
 
 A custom model (`package.module:factory`) is built as ``factory(d_input, d_output, task)`` and
 returns [B, T, d_output] for all T positions; the harness keeps the last t_out of them for a
-regression task. Every failure says which model on which task, in one line (exit code 1).
+regression task, and for a classification task averages them over the sample's positions (padding
+left out: a ragged input's pad value marks it), which for a linear decoder is the same as the mean
+pooling of features before it that the S4 and LRA models use. Every failure says which model on which task, in one line (exit code 1).
 """
 
 from __future__ import annotations
@@ -63,8 +65,20 @@ class ModelIO:
         if self.custom:
             y = net(x)
             self.check_tensor(y)
-            return y if t_out is None else y[:, y.shape[1] - t_out:]
-        return net(x, t_out=t_out)
+            y = y if t_out is None else y[:, y.shape[1] - t_out:]
+        else:
+            y = net(x, t_out=t_out)
+        return self.pool(y, x) if self.task.kind == "classification" else y
+
+    def pool(self, y, x):
+        """[B, T, C] -> [B, C]: the mean over each sample's positions (its padding left out)."""
+        if y.dim() != 3:
+            return y  # check_output says what is wrong
+        inputs = self.task.features["inputs"]
+        if not inputs.ragged:
+            return y.mean(dim=1)
+        keep = (x != inputs.pad).to(y.dtype).unsqueeze(-1)  # token ids [B, T]
+        return (y * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
 
     def check_tensor(self, y) -> None:
         if not isinstance(y, self.torch.Tensor):
@@ -81,11 +95,13 @@ class ModelIO:
                                "to train with)", RUNTIME)
         want = tuple(target.shape) + (() if self.task.kind == "regression" else (self.task.d_output,))
         if tuple(y.shape) != want:
-            raise LrbenchError(f"{self.where}: output shape {tuple(y.shape)}, expected {want} ([B, T, d_output] "
-                               "with the targets on the last positions)", RUNTIME)
+            raise LrbenchError(f"{self.where}: output shape {tuple(y.shape)}, expected {want} (the model returns "
+                               "[B, T, d_output]: targets on the last positions, or averaged for a class per sample)",
+                               RUNTIME)
 
     def loss(self, y, target):
-        """MSE for regression; cross-entropy over the scored positions of the global batch for tagging."""
+        """MSE for regression; cross-entropy over the scored positions (tagging) or samples
+        (classification) of the global batch."""
         F = self.torch.nn.functional
         if self.task.kind == "regression":
             return F.mse_loss(y.float(), target)
