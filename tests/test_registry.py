@@ -14,6 +14,7 @@ from lrbench.registry import REGISTRY, parse_value, spec_of
 FROZEN_IDS = {
     "shift": 1, "cumsum": 2, "cummax": 3, "reverse": 4, "sort": 5, "select": 6, "select-fixed": 7,
     "mips": 8, "context-shift": 9, "solve": 10, "solve-fixed": 11, "listops-subtrees": 12, "pathfinder-seg": 13,
+    "pathfinder": 14, "listops": 15,
 }
 
 
