@@ -26,7 +26,7 @@ from lrbench import registry  # noqa: E402
 from lrbench.errors import LrbenchError  # noqa: E402
 from lrbench.evaluate import default_preset, evaluate, results_markdown  # noqa: E402
 from lrbench.evaluate.loop import lr_factor  # noqa: E402
-from lrbench.presets import PRESETS, Preset, Setting, Train, get_preset  # noqa: E402
+from lrbench.presets import PRESETS, SMOKE_MAX_POSITIONS, Preset, Setting, Train, get_preset  # noqa: E402
 from lrbench.registry import Feature  # noqa: E402
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # shared CI cores: spinning OpenMP threads slow tiny models 10x
@@ -492,6 +492,18 @@ def test_default_preset_and_suites():
                 s = PRESETS[name].setting(task, params, model)
                 lrbench.get_task(task, **s.task_params)
                 build(model, 3, 1, **s.model)
+
+
+def test_smoke_runs_local_attention_over_several_chunks():
+    """Chunks of 1024 made local attention on a tiny task full attention over a padded chunk (and
+    seconds a step); the smoke preset's chunks are smaller than every tiny task it runs."""
+    smoke = get_preset("smoke")
+    for name in lrbench.list_tasks():
+        task = lrbench.get_task(name, **lrbench.get_task(name).tiny)
+        if task.t_in <= SMOKE_MAX_POSITIONS:
+            cfg = smoke.setting(name, {}, "local-attention").model
+            assert 2 * cfg["chunk_size"] <= task.t_in, (name, cfg["chunk_size"], task.t_in)
+            assert "chunk_size" not in smoke.setting(name, {}, "attention").model
 
 
 @dataclasses.dataclass(frozen=True)
