@@ -171,6 +171,8 @@ HIGHER_SPLITS = {"train": 96_000, "val": 2_000, "test": 2_000}
 LENGTH = SizeParam("length", "--length", "Sequence length L of the atomic tasks.")
 IMAGE_SIZE = SizeParam("size", "--size", "Image side M: pathfinder-seg 128, 256, 512; pathfinder 32, 64, "
                        "128 (Path-X), 256.")
+LISTOPS_TINY = {"max_depth": 6, "min_length": 16, "max_length": 64}  # both ListOps tasks
+LISTOPS_QUICK = {"max_depth": 10, "min_length": 64, "max_length": 256}
 LRA_PATHFINDER_SPLITS = {"train": 160_000, "val": 20_000, "test": 20_000}  # LRA's 80/10/10 of 200K
 
 
@@ -224,11 +226,16 @@ def _atomic(name: str, task_id: int, config: type, generate, features, summary: 
     )
 
 
+def _listops_tokens(c) -> Feature:
+    """The token field of both ListOps tasks: ids up to max_length long, padded with PAD."""
+    return Feature("uint8", (c.max_length,), ragged=True, pad=listops.PAD, compress=True, low=1,
+                   high=len(listops.TOKEN_NAMES) - 1)
+
+
 def _listops_features(c):
     n = c.max_length
     return {
-        "inputs": Feature("uint8", (n,), ragged=True, pad=listops.PAD, compress=True, low=1,
-                          high=len(listops.TOKEN_NAMES) - 1),
+        "inputs": _listops_tokens(c),
         "targets": Feature("int8", (n,), ragged=True, pad=listops.IGNORE, compress=True, low=0, high=9),
         "node_height": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=1, high=c.max_depth - 1),
         "node_op": Feature("int8", (n,), ragged=True, pad=-1, compress=True, low=0, high=len(listops.OPS) - 1,
@@ -262,9 +269,7 @@ def _lra_pathfinder_label(cfg) -> str:
 
 
 def _lra_listops_features(c):
-    return {"inputs": Feature("uint8", (c.max_length,), ragged=True, pad=listops.PAD, compress=True, low=1,
-                              high=len(listops.TOKEN_NAMES) - 1),
-            "targets": Feature("uint8", (), low=0, high=9)}
+    return {"inputs": _listops_tokens(c), "targets": Feature("uint8", (), low=0, high=9)}
 
 
 def _lra_listops_label(cfg) -> str:
@@ -298,9 +303,9 @@ BUILTIN = [
         features=_listops_features, kind="tagging", metrics=("token_accuracy",), view="tokens",
         vocab_size=len(listops.TOKEN_NAMES), num_classes=10, default_splits=dict(HIGHER_SPLITS),
         finite_splits=("train", "val", "test"), dir_label=_listops_label,
-        tiny={"max_depth": 6, "min_length": 16, "max_length": 64},
+        tiny=dict(LISTOPS_TINY),
         hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=False),
-                    quick={"max_depth": 10, "min_length": 64, "max_length": 256}),
+                    quick=dict(LISTOPS_QUICK)),
         digest=True, describe=listops.describe,
         summary="tag every ']' of a long bracketed MIN/MAX/MED/SM expression with its sub-expression's value",
     ),
@@ -329,9 +334,9 @@ BUILTIN = [
         features=_lra_listops_features, kind="classification", metrics=("accuracy",), view="tokens",
         vocab_size=len(listops.TOKEN_NAMES), num_classes=10, default_splits=dict(HIGHER_SPLITS),
         finite_splits=("train", "val", "test"), dir_label=_lra_listops_label,
-        tiny={"max_depth": 6, "min_length": 16, "max_length": 64},
+        tiny=dict(LISTOPS_TINY),
         hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=True),
-                    quick={"max_depth": 10, "min_length": 64, "max_length": 256}),
+                    quick=dict(LISTOPS_QUICK)),
         digest=True, describe=listops.describe_lra,
         summary="LRA ListOps: the value (0-9) of a 500-2000 token MIN/MAX/MED/SM expression",
     ),
