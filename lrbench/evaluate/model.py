@@ -59,6 +59,7 @@ class ModelIO:
         self.torch, self.job, self.ctx, self.eval_batch = torch, job, ctx, eval_batch
         self.task, self.custom = job.task, job.model.factory is not None
         self.where = f"{job.model.name} on {job.task.name}"
+        self.inputs = self.task.features["inputs"]  # pool's padding rule, read once, not per batch
 
     def forward(self, net, x):
         t_out = self.task.t_out
@@ -74,10 +75,9 @@ class ModelIO:
         """[B, T, C] -> [B, C]: the mean over each sample's positions (its padding left out)."""
         if y.dim() != 3:
             return y  # check_output says what is wrong
-        inputs = self.task.features["inputs"]
-        if not inputs.ragged:
+        if not self.inputs.ragged:
             return y.mean(dim=1)
-        keep = (x != inputs.pad).to(y.dtype).unsqueeze(-1)  # token ids [B, T]
+        keep = (x != self.inputs.pad).to(y.dtype).unsqueeze(-1)  # token ids [B, T]
         return (y * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
 
     def check_tensor(self, y) -> None:
