@@ -18,7 +18,7 @@ from pathlib import Path
 from lrbench.presets import get_preset
 
 HERE = Path(__file__).resolve().parent
-CURVE_STEPS = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000)
+CURVE_STEPS = (250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 6000)
 BEGIN, END = "<!-- table.py: begin -->", "<!-- table.py: end -->"
 
 # Issue 16's GPU cells: Table 1's L = 512 columns where depth matters. Their paper numbers and
