@@ -8,21 +8,28 @@
 
 Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention. Config keys and
 their defaults are in `DEFAULTS[name]`; an unknown key is a ValueError naming the
-valid ones. Keys:
-  d_model (H), n_layers, prenorm, glu, dropout   the shared block (block.py)
+valid ones. Keys of the shared block (block.py), for every model:
+  d_model (H), n_layers, prenorm, glu, dropout
   vocab_size   None: inputs are float [B, T, d_input] through a Linear encoder;
                an int: inputs are token ids [B, T] (long) through an Embedding,
                and d_input must be None or equal to vocab_size (ListOps: 16)
   t_out        decode only the last t_out positions (a forward argument overrides it)
-  d_state (N), dt_min, dt_max, bidirectional     DLR / DSS
+Keys shared by several families (same meaning wherever they appear):
+  d_state (N), bidirectional, dt_min, dt_max     state size, two-way pass, Δ init range
   kernel_chunk positions per chunk of the DLR/DSS kernel (None: automatic, see dlr.py)
-  n_heads, bidirectional, chunk_size             attention / local attention
-Defaults follow the paper: H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024;
-DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1] the DSS paper's.
+  n_heads, chunk_size                            attention / local attention
+and each family's own keys, documented in its file. The DLR paper's defaults:
+H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024; DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1]
+the DSS paper's.
+
+A baseline is one file: besides its module it declares `CONFIG` (name -> its own keys
+and their defaults), `mixer(name, cfg)` (one layer's sequence mixer) and optionally
+`check(cfg)` (its keys' valid ranges); adding it to `FAMILIES` below registers it.
 """
 
 import math
 
+from . import attention, dlr, dss
 from .attention import Attention, LocalAttention
 from .block import Layer, Model
 from .dlr import DLR
@@ -31,18 +38,12 @@ from .dss import DSS
 __all__ = ["MODELS", "DEFAULTS", "build", "kernel_parameters", "param_groups",
            "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
 
+FAMILIES = (dlr, dss, attention)  # one file each, in MODELS order
+
 _BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
               vocab_size=None, t_out=None)
-_SSM = dict(d_state=4096, bidirectional=False, kernel_chunk=None)
-_ATTN = dict(n_heads=4, bidirectional=False)
-
-DEFAULTS = {
-    "dlr": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
-    "dlr-prod": {**_BLOCK, **_SSM, "dt_min": 5e-4, "dt_max": 0.5},
-    "dss": {**_BLOCK, **_SSM, "dt_min": 1e-3, "dt_max": 1e-1},
-    "attention": {**_BLOCK, **_ATTN},
-    "local-attention": {**_BLOCK, **_ATTN, "chunk_size": 1024},
-}
+_FILE = {name: f for f in FAMILIES for name in f.CONFIG}
+DEFAULTS = {name: {**_BLOCK, **keys} for f in FAMILIES for name, keys in f.CONFIG.items()}
 MODELS = tuple(DEFAULTS)
 
 _POSITIVE = ("d_model", "n_layers", "d_state", "n_heads", "chunk_size")
@@ -79,15 +80,14 @@ def _config(name, d_input, config):
         lo, hi = cfg["dt_min"], cfg["dt_max"]
         if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < lo <= hi):
             raise ValueError(f"need 0 < dt_min <= dt_max (got dt_min={lo!r}, dt_max={hi!r})")
-    if "n_heads" in cfg and cfg["d_model"] % (2 * cfg["n_heads"]):
-        raise ValueError(f"d_model must be a multiple of 2·n_heads (rotary pairs channels); "
-                         f"got d_model={cfg['d_model']}, n_heads={cfg['n_heads']}")
     if cfg["vocab_size"] is None:
         if not (_is_int(d_input) and d_input > 0):
             raise ValueError(f"d_input must be a positive int (got {d_input!r})")
     elif d_input is not None and d_input != cfg["vocab_size"]:
         raise ValueError(f"with vocab_size={cfg['vocab_size']} the inputs are token ids; "
                          f"d_input must be None or {cfg['vocab_size']} (got {d_input!r})")
+    if hasattr(_FILE[name], "check"):
+        _FILE[name].check(cfg)  # the family's own keys
     return cfg
 
 
@@ -100,20 +100,8 @@ def build(name, d_input, d_output, **config):
     cfg = _config(name, d_input, config)
     if not (_is_int(d_output) and d_output > 0):
         raise ValueError(f"d_output must be a positive int (got {d_output!r})")
-    H = cfg["d_model"]
-
-    def mixer():
-        if name in ("dlr", "dlr-prod"):
-            return DLR(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
-                       prod=name == "dlr-prod", kernel_chunk=cfg["kernel_chunk"])
-        if name == "dss":
-            return DSS(H, cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
-                       kernel_chunk=cfg["kernel_chunk"])
-        if name == "attention":
-            return Attention(H, cfg["n_heads"], cfg["bidirectional"])
-        return LocalAttention(H, cfg["n_heads"], cfg["bidirectional"], cfg["chunk_size"])
-
-    model = Model([mixer() for _ in range(cfg["n_layers"])], d_input, d_output, H,
+    mixers = [_FILE[name].mixer(name, cfg) for _ in range(cfg["n_layers"])]
+    model = Model(mixers, d_input, d_output, cfg["d_model"],
                   prenorm=cfg["prenorm"], glu=cfg["glu"], dropout=cfg["dropout"],
                   vocab_size=cfg["vocab_size"], t_out=cfg["t_out"])
     model.config = {"name": name, "d_input": d_input, "d_output": d_output, **cfg}

@@ -118,3 +118,21 @@ class LocalAttention(Attention):
         o = o.index_copy(1, edge, o_edge.view(B, len(edge), nh, W, d))  # [B, M, nh, W, d]
         o = o.transpose(1, 2).reshape(B, nh, M * W, d)[:, :, :L]  # [B, nh, L, d]
         return self.merge(o)  # [B, L, H]
+
+
+# Registration in lrbench.baselines: this file's config keys beyond the shared block's,
+# with their defaults (4 heads, chunks of 1024: the paper's), and the mixer build() puts in each layer.
+CONFIG = {"attention": dict(n_heads=4, bidirectional=False),
+          "local-attention": dict(n_heads=4, bidirectional=False, chunk_size=1024)}
+
+
+def check(cfg):
+    if cfg["d_model"] % (2 * cfg["n_heads"]):
+        raise ValueError(f"d_model must be a multiple of 2·n_heads (rotary pairs channels); "
+                         f"got d_model={cfg['d_model']}, n_heads={cfg['n_heads']}")
+
+
+def mixer(name, cfg):
+    if name == "attention":
+        return Attention(cfg["d_model"], cfg["n_heads"], cfg["bidirectional"])
+    return LocalAttention(cfg["d_model"], cfg["n_heads"], cfg["bidirectional"], cfg["chunk_size"])

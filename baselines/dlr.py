@@ -203,3 +203,14 @@ class DLR(nn.Module):
     def forward(self, u):
         k = two_sided(self.kernel(u.shape[1]))  # [H, L] or [H, 2L]
         return fft_conv(u.transpose(1, 2), k).transpose(1, 2)  # [B, L, H]
+
+
+# Registration in lrbench.baselines: this file's config keys beyond the shared block's,
+# with their defaults (Δ range: the paper's §2.3), and the mixer build() puts in each layer.
+CONFIG = {name: dict(d_state=4096, bidirectional=False, kernel_chunk=None, dt_min=5e-4, dt_max=0.5)
+          for name in ("dlr", "dlr-prod")}
+
+
+def mixer(name, cfg):
+    return DLR(cfg["d_model"], cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
+               prod=name == "dlr-prod", kernel_chunk=cfg["kernel_chunk"])

@@ -65,3 +65,13 @@ class DSS(nn.Module):
     def forward(self, u):
         k = two_sided(self.kernel(u.shape[1]))  # [H, L] or [H, 2L]
         return fft_conv(u.transpose(1, 2), k).transpose(1, 2)  # [B, L, H]
+
+
+# Registration in lrbench.baselines: this file's config keys beyond the shared block's,
+# with their defaults (Δ range: the DSS paper's), and the mixer build() puts in each layer.
+CONFIG = {"dss": dict(d_state=4096, bidirectional=False, kernel_chunk=None, dt_min=1e-3, dt_max=1e-1)}
+
+
+def mixer(name, cfg):
+    return DSS(cfg["d_model"], cfg["d_state"], cfg["bidirectional"], cfg["dt_min"], cfg["dt_max"],
+               kernel_chunk=cfg["kernel_chunk"])
