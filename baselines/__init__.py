@@ -31,12 +31,13 @@ import math
 
 from . import attention, dlr, dss
 from .attention import Attention, LocalAttention
-from .block import Layer, Model
+from .block import Bidirectional, Layer, Model
 from .dlr import DLR
 from .dss import DSS
 
 __all__ = ["MODELS", "DEFAULTS", "build", "kernel_parameters", "param_groups",
-           "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
+           "DLR", "DSS", "Attention", "LocalAttention",
+           "Bidirectional", "Layer", "Model"]
 
 FAMILIES = (dlr, dss, attention)  # one file each, in MODELS order
 
