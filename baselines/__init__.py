@@ -1,4 +1,6 @@
-"""Reference baselines of the DLR paper as plain PyTorch modules (torch is the only dependency).
+"""Reference baselines as plain PyTorch modules (torch is the only dependency): the DLR
+paper's (DLR, DSS, attention) and the model families of its neighbours (LRU, S4D, S5,
+Mamba, RG-LRU), each a sequence mixer in the same block.
 
     from lrbench.baselines import build, param_groups
     model = build("dlr", d_input=3, d_output=1, d_model=128, d_state=4096)
@@ -6,9 +8,9 @@
     y = model(x, t_out=32)            # decode only the last 32 positions -> [B, 32, 1]
     opt = torch.optim.AdamW(param_groups(model, lr=1e-3, weight_decay=0.01))
 
-Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention. Config keys and
-their defaults are in `DEFAULTS[name]`; an unknown key is a ValueError naming the
-valid ones. Keys of the shared block (block.py), for every model:
+Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention, lru, s4d, s5, mamba,
+rglru. Config keys and their defaults are in `DEFAULTS[name]`; an unknown key is a
+ValueError naming the valid ones. Keys of the shared block (block.py), for every model:
   d_model (H), n_layers, prenorm, glu, dropout
   vocab_size   None: inputs are float [B, T, d_input] through a Linear encoder;
                an int: inputs are token ids [B, T] (long) through an Embedding,
@@ -16,11 +18,13 @@ valid ones. Keys of the shared block (block.py), for every model:
   t_out        decode only the last t_out positions (a forward argument overrides it)
 Keys shared by several families (same meaning wherever they appear):
   d_state (N), bidirectional, dt_min, dt_max     state size, two-way pass, Δ init range
-  kernel_chunk positions per chunk of the DLR/DSS kernel (None: automatic, see dlr.py)
+  kernel_chunk positions per chunk of the DLR/DSS/S4D kernel (None: automatic, see dlr.py)
   n_heads, chunk_size                            attention / local attention
-and each family's own keys, documented in its file. The DLR paper's defaults:
-H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024; DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1]
-the DSS paper's.
+and each family's own keys, documented in its file (lru.py: r_min, r_max, max_phase;
+s4d.py: init; s5.py: n_blocks; mamba.py: expand, d_conv, dt_rank, scan_chunk; rglru.py:
+expand, d_conv, a_min, a_max). The DLR paper's defaults: H = 128, N = 4096, 1 layer,
+4 heads, chunks of 1024; DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1]
+the DSS paper's. The other families' defaults are their papers', as each file says.
 
 A baseline is one file: besides its module it declares `CONFIG` (name -> its own keys
 and their defaults), `mixer(name, cfg)` (one layer's sequence mixer) and optionally
@@ -29,17 +33,22 @@ and their defaults), `mixer(name, cfg)` (one layer's sequence mixer) and optiona
 
 import math
 
-from . import attention, dlr, dss
+from . import attention, dlr, dss, lru, mamba, rglru, s4d, s5
 from .attention import Attention, LocalAttention
 from .block import Bidirectional, Layer, Model
 from .dlr import DLR
 from .dss import DSS
+from .lru import LRU
+from .mamba import Mamba
+from .rglru import RGLRU
+from .s4d import S4D
+from .s5 import S5
 
 __all__ = ["MODELS", "DEFAULTS", "build", "kernel_parameters", "param_groups",
-           "DLR", "DSS", "Attention", "LocalAttention",
+           "DLR", "DSS", "Attention", "LocalAttention", "LRU", "S4D", "S5", "Mamba", "RGLRU",
            "Bidirectional", "Layer", "Model"]
 
-FAMILIES = (dlr, dss, attention)  # one file each, in MODELS order
+FAMILIES = (dlr, dss, attention, lru, s4d, s5, mamba, rglru)  # one file each, in MODELS order
 
 _BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
               vocab_size=None, t_out=None)
@@ -110,7 +119,8 @@ def build(name, d_input, d_output, **config):
 
 
 def kernel_parameters(model):
-    """The SSM kernel parameters (DLR's Λ and W, DSS's a, b, Δ and W) of any model.
+    """The SSM kernel / recurrence parameters of any model (DLR's Λ and W, DSS's a, b, Δ
+    and W, LRU's ν, θ, γ, ...: each mixer's docstring says which, after its paper).
 
     A mixer marks them by listing their attribute names in `kernel_params`.
     """
