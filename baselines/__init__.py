@@ -1,4 +1,6 @@
-"""Reference baselines of the DLR paper as plain PyTorch modules (torch is the only dependency).
+"""Reference baselines as plain PyTorch modules (torch is the only dependency): the DLR
+paper's (DLR, DSS, attention) and the model families of its neighbours (LRU, S4D, S5,
+Mamba, RG-LRU), each a sequence mixer in the same block.
 
     from lrbench.baselines import build, param_groups
     model = build("dlr", d_input=3, d_output=1, d_model=128, d_state=4096)
@@ -6,31 +8,35 @@
     y = model(x, t_out=32)            # decode only the last 32 positions -> [B, 32, 1]
     opt = torch.optim.AdamW(param_groups(model, lr=1e-3, weight_decay=0.01))
 
-Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention. Config keys and
-their defaults are in `DEFAULTS[name]`; an unknown key is a ValueError naming the
-valid ones. Keys:
-  d_model (H), n_layers, prenorm, glu, dropout   the shared block (block.py)
+Models (`MODELS`): dlr, dlr-prod, dss, attention, local-attention, lru, s4d, s5, mamba,
+rglru. Config keys and their defaults are in `DEFAULTS[name]`; an unknown key is a
+ValueError naming the valid ones. Keys of the shared block (block.py), for every model:
+  d_model (H), n_layers, prenorm, glu, dropout
   vocab_size   None: inputs are float [B, T, d_input] through a Linear encoder;
                an int: inputs are token ids [B, T] (long) through an Embedding,
                and d_input must be None or equal to vocab_size (ListOps: 16)
   t_out        decode only the last t_out positions (a forward argument overrides it)
-  d_state (N), dt_min, dt_max, bidirectional     DLR / DSS
-  kernel_chunk positions per chunk of the DLR/DSS kernel (None: automatic, see dlr.py)
-  n_heads, bidirectional, chunk_size             attention / local attention
-Defaults follow the paper: H = 128, N = 4096, 1 layer, 4 heads, chunks of 1024;
-DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1] the DSS paper's.
+Keys shared by several families (same meaning wherever they appear):
+  d_state (N), bidirectional, dt_min, dt_max     state size, two-way pass, Δ init range
+  kernel_chunk positions per chunk of the DLR/DSS/S4D kernel (None: automatic, see dlr.py)
+  n_heads, chunk_size                            attention / local attention
+and each family's own keys, documented in its file (lru.py: r_min, r_max, max_phase;
+s4d.py: init; s5.py: n_blocks; mamba.py: expand, d_conv, dt_rank, scan_chunk; rglru.py:
+expand, d_conv, a_min, a_max). The DLR paper's defaults: H = 128, N = 4096, 1 layer,
+4 heads, chunks of 1024; DLR's Δ range [5e-4, 0.5] is its §2.3 default, DSS's [1e-3, 1e-1]
+the DSS paper's. The other families' defaults are their papers', as each file says.
 
-Adding a model is one file here, say `lru.py`, and one entry in `FAMILIES` below. The
+Adding a model is one file here, say `mymodel.py`, and one entry in `FAMILIES` below. The
 file holds its sequence mixer, a module u [B, L, H] -> y [B, L, H] whose class lists
 its kernel (or recurrence) parameters in `kernel_params` (they get no weight decay,
 see param_groups), and ends with its declaration:
 
-    CONFIG = {"lru": dict(d_state=256, bidirectional=False, r_min=0.9)}  # its keys beyond
+    CONFIG = {"mymodel": dict(d_state=256, bidirectional=False, r_min=0.9)}  # its keys beyond
         # the block's, with their defaults; no `bidirectional` key: it has no two-way form,
         # and the presets refuse the tasks the paper runs bidirectionally (Pathfinder)
-    def mixer(name, cfg): return LRU(cfg["d_model"], cfg["d_state"], ...)  # one layer's mixer
+    def mixer(name, cfg): return MyMixer(cfg["d_model"], cfg["d_state"], ...)  # one layer's mixer
     def check(cfg): ...          # optional: ValueError when its own keys are out of range
-    ROWS = {"lru": "dlr"}        # optional: the model whose rows of the paper's tables
+    ROWS = {"mymodel": "dlr"}    # optional: the model whose rows of the paper's tables
                                  # it trains with in the paper presets
 
 Every model reads token ids through the block's Embedding (vocab_size), so it runs on
@@ -42,16 +48,22 @@ adds a model file at run time in the same way.
 
 import math
 
-from . import attention, dlr, dss
+from . import attention, dlr, dss, lru, mamba, rglru, s4d, s5
 from .attention import Attention, LocalAttention
-from .block import Layer, Model
+from .block import Bidirectional, Layer, Model
 from .dlr import DLR
 from .dss import DSS
+from .lru import LRU
+from .mamba import Mamba
+from .rglru import RGLRU
+from .s4d import S4D
+from .s5 import S5
 
 __all__ = ["MODELS", "DEFAULTS", "FAMILIES", "ROWS", "build", "register", "unregister", "kernel_parameters",
-           "param_groups", "DLR", "DSS", "Attention", "LocalAttention", "Layer", "Model"]
+           "param_groups", "DLR", "DSS", "Attention", "LocalAttention", "LRU", "S4D", "S5", "Mamba",
+           "RGLRU", "Bidirectional", "Layer", "Model"]
 
-FAMILIES = [dlr, dss, attention]  # the one list of model files, in MODELS order
+FAMILIES = [dlr, dss, attention, lru, s4d, s5, mamba, rglru]  # the one list of model files, in MODELS order
 
 _BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
               vocab_size=None, t_out=None)
@@ -164,7 +176,8 @@ def build(name, d_input, d_output, **config):
 
 
 def kernel_parameters(model):
-    """The SSM kernel parameters (DLR's Λ and W, DSS's a, b, Δ and W) of any model.
+    """The SSM kernel / recurrence parameters of any model (DLR's Λ and W, DSS's a, b, Δ
+    and W, LRU's ν, θ, γ, ...: each mixer's docstring says which, after its paper).
 
     A mixer marks them by listing their attribute names in `kernel_params`.
     """

@@ -2,12 +2,15 @@
 
     encoder (Linear d_input -> H, or Embedding for token ids)
     n_layers × Layer:
-        y = mixer(u) + D ⊙ u          sequence mixer (DLR / DSS / attention) plus skip
+        y = mixer(u) + D ⊙ u          sequence mixer (one file per family) plus skip
         y = W_out · GELU(y)           position-wise mixing of the H channels
                                       (glu: Linear H -> 2H then GLU, §A.5 "Details for Table 3")
         x = LayerNorm(x + y)          post-norm (atomic tasks, ListOps), or
         x = x + y(LayerNorm(x))       pre-norm, with one final LayerNorm (Pathfinder)
     decoder Linear H -> d_output on the last t_out positions (§A.5 "Details for Table 1").
+
+`Bidirectional` runs two causal mixers over the sequence in both directions and adds
+them the way DLR's Eq. 6 does, for the families whose mixer is a scan.
 """
 
 import torch
@@ -34,6 +37,25 @@ class Layer(nn.Module):
             y = F.glu(y, dim=-1)  # [B, L, H]
         x = x + self.drop(y)
         return x if self.prenorm else self.norm(x)
+
+
+class Bidirectional(nn.Module):
+    """Two causal mixers with their own parameters, one reading forwards and one backwards:
+    u [B, L, H] -> y [B, L, H], y_i = fwd(u)_i + (what bwd has read of u_{L-1}, ..., u_{i+1}).
+
+    The backward pass starts after position i, so the current position is counted
+    once, by the forward mixer: the convention of DLR's Eq. 6 and of S4's two-sided
+    kernel, so that every bidirectional baseline sums the same two halves.
+    """
+
+    def __init__(self, fwd, bwd):
+        super().__init__()
+        self.fwd, self.bwd = fwd, bwd
+
+    def forward(self, u):
+        z = self.bwd(u.flip(1))  # z_k has read u_{L-1}, ..., u_{L-1-k}: [B, L, H]
+        back = F.pad(z[:, :-1], (0, 0, 1, 0)).flip(1)  # position i gets z_{L-2-i}; the last gets 0
+        return self.fwd(u) + back
 
 
 class Model(nn.Module):

@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from lrbench.baselines import (DLR, DSS, MODELS, Attention, LocalAttention, build,
+from lrbench.baselines import (DEFAULTS, DLR, DSS, MODELS, Attention, LocalAttention, build,
                                kernel_parameters, param_groups)
 from lrbench.baselines.dlr import powers, vandermonde
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def tiny(name, **extra):
+    """A small configuration of any baseline, from the keys it has (DEFAULTS[name])."""
+    small = {**dict(d_state=16, chunk_size=8, kernel_chunk=8, n_blocks=2, scan_chunk=8), **extra}
+    return {k: v for k, v in small.items() if k in DEFAULTS[name]}
 
 
 def seed(s=0):
@@ -362,8 +368,7 @@ def test_init_follows_paper():
 @pytest.mark.parametrize("name", MODELS)
 def test_build_shapes_t_out_and_training_step(name):
     seed(17)
-    extra = {"chunk_size": 8} if name == "local-attention" else {}
-    extra |= {"d_state": 16} if name not in ("attention", "local-attention") else {}
+    extra = tiny(name)
     m = build(name, 4, 3, d_model=16, n_layers=2, glu=True, prenorm=True, dropout=0.1, **extra)
     x = torch.randn(2, 20, 4)
     m.eval()
@@ -383,12 +388,15 @@ def test_build_shapes_t_out_and_training_step(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_param_groups_exclude_kernel_from_weight_decay(name):
-    extra = {"d_state": 8} if name not in ("attention", "local-attention") else {}
-    m = build(name, 3, 1, d_model=8, n_layers=2, **extra)
+    m = build(name, 3, 1, d_model=8, n_layers=2, **tiny(name, d_state=8))
     groups = {g["name"]: g for g in param_groups(m, lr=1e-3, kernel_lr=5e-4, weight_decay=0.05)}
+    # What each paper trains without weight decay (and with its own learning rate).
     expected_kernel = {
         "dlr": {"log_lam_re", "log_lam_im", "W"}, "dlr-prod": {"log_lam_re", "log_lam_im", "W"},
         "dss": {"a", "b", "log_dt", "W"}, "attention": set(), "local-attention": set(),
+        "lru": {"nu_log", "theta_log", "gamma_log"}, "s4d": {"log_A_real", "A_imag", "log_dt"},
+        "s5": {"Lambda_re", "Lambda_im", "B", "log_step"}, "mamba": {"A_log", "D"},
+        "rglru": {"Lambda"},
     }[name]
     kernel_names = {n for n, p in m.named_parameters() if n.split(".")[-1] in expected_kernel
                     and ".mixer." in n}
@@ -431,9 +439,7 @@ def test_unknown_model_raises():
 @pytest.mark.parametrize("name", MODELS)
 def test_cuda_matches_cpu(name):
     seed(18)
-    extra = {"chunk_size": 8} if name == "local-attention" else {}
-    extra |= {"d_state": 32, "kernel_chunk": 8} if name not in ("attention", "local-attention") else {}
-    m = build(name, 3, 2, d_model=16, bidirectional=True, **extra).double()
+    m = build(name, 3, 2, d_model=16, bidirectional=True, **tiny(name, d_state=32)).double()
     x = torch.randn(2, 37, 3, dtype=torch.float64)
     torch.testing.assert_close(m.cuda()(x.cuda()).cpu(), m.cpu()(x), rtol=1e-9, atol=1e-9)
 
