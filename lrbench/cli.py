@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from lrbench.evaluate import BASELINES
 from lrbench.registry import REGISTRY, config_fields, get_task, parse_value, spec_of
 
 EXIT_USAGE, EXIT_RUNTIME, EXIT_VERIFY = 2, 1, 3
@@ -280,7 +281,7 @@ def score(directory, predictions, split, per_batch, json_out):
 
 @cli.command()
 @click.option("--model", required=True, metavar="NAME",
-              help="dlr, dlr-prod, dss, attention, local-attention, or package.module:factory (your own "
+              help=f"{', '.join(BASELINES)}, or package.module:factory (your own "
                    "torch module, built as factory(d_input, d_output, task)).")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="Task to run (repeatable) [default: the preset's suite of registered tasks].")

@@ -56,7 +56,8 @@ from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_ta
 from lrbench.storage import atomic_write_bytes
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
-BASELINES = ("dlr", "dlr-prod", "dss", "attention", "local-attention")  # lrbench.baselines.MODELS
+BASELINES = ("dlr", "dlr-prod", "dss", "attention", "local-attention", "lru", "s4d", "s5", "mamba",
+             "rglru")  # lrbench.baselines.MODELS, without importing torch (a test checks they agree)
 CHECKPOINT_FORMAT = 1
 EPOCH_KEY = 2000  # spawn-key slot of the per-epoch train order (not a split id, not FIXED_KEY)
 

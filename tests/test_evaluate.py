@@ -430,13 +430,15 @@ def test_default_preset_and_suites():
         assert set(tasks) >= {"shift", "cumsum", "cummax", "reverse", "sort", "select", "select-fixed", "mips",
                               "context-shift", "solve", "solve-fixed", "listops-subtrees", "pathfinder-seg"}
     # every (task, model) cell of the quick and smoke presets builds
-    from lrbench.baselines import build
+    from lrbench.baselines import MODELS, build
+    from lrbench.evaluate import BASELINES
 
+    assert BASELINES == MODELS  # evaluate's torch-free copy of the list
     for name in ("quick", "smoke"):
         for task, params in PRESETS[name].suite:
             if task not in lrbench.list_tasks():
                 continue
-            for model in ("dlr", "dlr-prod", "dss", "attention", "local-attention"):
+            for model in MODELS:
                 s = PRESETS[name].setting(task, params, model)
                 lrbench.get_task(task, **s.task_params)
                 build(model, 3, 1, **s.model)
