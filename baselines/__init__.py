@@ -38,11 +38,15 @@ see param_groups), and ends with its declaration:
     def check(cfg): ...          # optional: ValueError when its own keys are out of range
     ROWS = {"mymodel": "dlr"}    # optional: the model whose rows of the paper's tables
                                  # it trains with in the paper presets
+    OWN_STATE = {"mymodel": lambda lr: lr / 2}  # optional: under the presets it takes a row's
+        # block keys (width, depth) and LR only, and keeps this file's state size and init;
+        # the function gives its recurrence parameters' LR from the row's (None: the same)
 
 Every model reads token ids through the block's Embedding (vocab_size), so it runs on
 the token tasks too. From FAMILIES come MODELS, DEFAULTS, build(), the CLI's --model
 help, the presets (lrbench.presets: a model's own rows, else those ROWS names; the
-quick and smoke presets fall back to DLR's) and `lrbench evaluate`. `register(module)`
+quick and smoke presets fall back to DLR's, whose state settings the OWN_STATE families
+leave out) and `lrbench evaluate`. `register(module)`
 adds a model file at run time in the same way.
 """
 
@@ -59,7 +63,8 @@ from .rglru import RGLRU
 from .s4d import S4D
 from .s5 import S5
 
-__all__ = ["MODELS", "DEFAULTS", "FAMILIES", "ROWS", "build", "register", "unregister", "kernel_parameters",
+__all__ = ["MODELS", "DEFAULTS", "FAMILIES", "ROWS", "OWN_STATE", "BLOCK_KEYS", "build", "register", "unregister",
+           "kernel_parameters",
            "param_groups", "DLR", "DSS", "Attention", "LocalAttention", "LRU", "S4D", "S5", "Mamba",
            "RGLRU", "Bidirectional", "Layer", "Model"]
 
@@ -67,8 +72,10 @@ FAMILIES = [dlr, dss, attention, lru, s4d, s5, mamba, rglru]  # the one list of 
 
 _BLOCK = dict(d_model=128, n_layers=1, prenorm=False, glu=False, dropout=0.0,
               vocab_size=None, t_out=None)
+BLOCK_KEYS = tuple(_BLOCK)  # the shared block's keys, which every model takes
 DEFAULTS = {}  # model -> every key it takes, with its default
 ROWS = {}  # model -> the model whose preset rows it uses
+OWN_STATE = {}  # model -> its recurrence LR from the row's (or None), for those keeping their own state
 MODELS = ()
 _FILE = {}  # model -> the file (family) that defines it
 
@@ -89,6 +96,7 @@ def _add(family):
         _FILE[name] = family
         DEFAULTS[name] = {**_BLOCK, **keys}
     ROWS.update(getattr(family, "ROWS", {}))
+    OWN_STATE.update(getattr(family, "OWN_STATE", {}))
     MODELS = tuple(DEFAULTS)
 
 
@@ -107,6 +115,7 @@ def unregister(family):
     for name in family.CONFIG:
         del _FILE[name], DEFAULTS[name]
         ROWS.pop(name, None)
+        OWN_STATE.pop(name, None)
     MODELS = tuple(DEFAULTS)
 
 

@@ -71,6 +71,10 @@ class LRU(nn.Module):
 # with their defaults, and the mixer build() puts in each layer.
 CONFIG = {"lru": dict(d_state=256, bidirectional=False, r_min=0.9, r_max=0.999,
                       max_phase=2 * math.pi)}
+# Presets: N = 256 and |λ| in [0.9, 0.999] are the paper's LRA setting (max_phase 2π is ours: the
+# paper narrows it to π/10 for PathX only); ν, θ, γ train at a smaller LR, as in the paper (the 1/2
+# is ours).
+OWN_STATE = {"lru": lambda lr: lr / 2}
 
 
 def check(cfg):

@@ -110,6 +110,9 @@ class Mamba(nn.Module):
 # with their defaults, and the mixer build() puts in each layer.
 CONFIG = {"mamba": dict(d_state=16, bidirectional=False, expand=2, d_conv=4, dt_rank=None,
                         dt_min=1e-3, dt_max=1e-1, scan_chunk=64)}
+# Presets: N = 16, E = 2, a width-4 convolution and Δ in [1e-3, 1e-1] are the paper's defaults,
+# with one LR for every parameter.
+OWN_STATE = {"mamba": None}
 
 
 def check(cfg):

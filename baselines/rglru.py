@@ -74,6 +74,9 @@ class RGLRU(nn.Module):
 # Registration in lrbench.baselines: this file's config keys beyond the shared block's,
 # with their defaults, and the mixer build() puts in each layer.
 CONFIG = {"rglru": dict(bidirectional=False, expand=1, d_conv=4, a_min=0.9, a_max=0.999)}
+# Presets: a^c in [0.9, 0.999] and a width-4 convolution are the paper's; E = 1 is ours (Griffin's
+# 4/3 sizes a Transformer MLP we do not have); one LR for every parameter.
+OWN_STATE = {"rglru": None}
 
 
 def check(cfg):

@@ -86,6 +86,9 @@ class S4D(nn.Module):
 # with their defaults, and the mixer build() puts in each layer.
 CONFIG = {"s4d": dict(d_state=64, bidirectional=False, dt_min=1e-3, dt_max=1e-1, init="lin",
                       kernel_chunk=None)}
+# Presets: N = 64, S4D-Lin and Δ in [1e-3, 1e-1] are the paper's defaults; A and Δ train at
+# min(lr, 1e-3) with no weight decay, as S4's training code does.
+OWN_STATE = {"s4d": lambda lr: min(lr, 1e-3)}
 
 
 def check(cfg):

@@ -99,6 +99,9 @@ class S5(nn.Module):
 # Registration in lrbench.baselines: this file's config keys beyond the shared block's,
 # with their defaults, and the mixer build() puts in each layer.
 CONFIG = {"s5": dict(d_state=256, n_blocks=8, bidirectional=False, dt_min=1e-3, dt_max=1e-1)}
+# Presets: P = 256 in J = 8 blocks is the paper's Pathfinder setting; Λ, B̃ and Δ train at
+# min(lr, 1e-3), its ssm_lr on every LRA task.
+OWN_STATE = {"s5": lambda lr: min(lr, 1e-3)}
 
 
 def check(cfg):

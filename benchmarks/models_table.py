@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from lrbench.baselines import MODELS
+from lrbench.baselines import DEFAULTS, MODELS
 from lrbench.evaluate import evaluate
 from lrbench.presets import Preset, get_preset
 
@@ -33,8 +33,9 @@ def shrunk(args):
     def cell(task, params, model):
         s = quick.setting(task, params, model)
         model_cfg = dict(s.model)
-        if "d_state" in model_cfg:
-            model_cfg["d_state"] = min(model_cfg["d_state"], args.d_state)
+        n = model_cfg.get("d_state", DEFAULTS[model].get("d_state"))  # the families' own N is their default
+        if n is not None:
+            model_cfg["d_state"] = min(n, args.d_state)
         train = dataclasses.replace(s.train, steps=args.steps, batch_size=args.batch, eval_every=args.steps // 2,
                                     log_every=min(50, args.steps), val_samples=args.val, test_samples=args.test)
         return dataclasses.replace(s, task_params=dict(s.task_params, length=args.length), model=model_cfg,

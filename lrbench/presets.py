@@ -146,16 +146,22 @@ def _attn(d_model, n_layers=1, **extra):
     return dict(d_model=d_model, n_layers=n_layers, n_heads=4, **extra)
 
 
-def _model_config(model: str, row: dict, block: dict) -> dict:
+def _model_config(model: str, row: dict, block: dict, state_cap: int | None = None) -> dict:
     """build() config for `model` from a table row's model keys and the task's block settings:
-    the keys the model takes (lrbench.baselines.DEFAULTS); custom models take none."""
+    the keys the model takes (lrbench.baselines.DEFAULTS); custom models take none. A model that
+    keeps its own state (lrbench.baselines.OWN_STATE) takes the row's block keys only, its state
+    size capped at `state_cap` when one is given (smoke)."""
     if ":" in model:
         return {}
-    from lrbench.baselines import DEFAULTS, MODELS
+    from lrbench.baselines import BLOCK_KEYS, DEFAULTS, MODELS, OWN_STATE
 
     if model not in DEFAULTS:
         raise LrbenchError(f"unknown model {model!r}; valid models: {', '.join(MODELS)}")
     takes = DEFAULTS[model]
+    if model in OWN_STATE:
+        row = {k: v for k, v in row.items() if k in BLOCK_KEYS}
+        if state_cap is not None and "d_state" in takes:
+            row["d_state"] = min(takes["d_state"], state_cap)
     lacking = [k for k in block if k not in takes]
     if lacking:
         raise LrbenchError(f"model {model} has no {', '.join(lacking)} setting, which the paper's block uses on "
@@ -164,6 +170,17 @@ def _model_config(model: str, row: dict, block: dict) -> dict:
     if "chunk_size" in takes:
         cfg.setdefault("chunk_size", PAPER_CHUNK)
     return cfg
+
+
+def _kernel_lr(model: str, lr: float) -> float | None:
+    """The LR of `model`'s recurrence parameters when the row trains the rest at `lr`: its own rule
+    for the families that keep their state (lrbench.baselines.OWN_STATE), else None (the same)."""
+    if ":" in model:
+        return None
+    from lrbench.baselines import OWN_STATE
+
+    rule = OWN_STATE.get(model)
+    return None if rule is None else rule(lr)
 
 
 def _label(task: str, params: dict) -> str:
@@ -311,7 +328,10 @@ def _paper_shift(task: str, params: dict, model: str) -> Setting:
 # quick and smoke (ours)
 
 # quick: L = 512 (the length of Table 1's last two columns), one layer as in its first three. The
-# paper's single-layer numbers at L = 4096 are shown as the reference for the pattern.
+# paper's single-layer numbers at L = 4096 are shown as the reference for the pattern. The seeds'
+# families (LRU, S4D, S5, Mamba, RG-LRU) take DLR's row for width, depth, LR and steps and keep
+# their papers' state sizes, inits and recurrence LRs (OWN_STATE in each baseline file), so that
+# within the preset only the mixer changes.
 _QUICK_L = 512
 _QUICK = {
     "dlr": dict(model=_ssm(64, 512, 1e-5, 1e-5), lr=2e-3),
@@ -338,7 +358,7 @@ def _quick(task: str, params: dict, model: str) -> Setting:
         row = _QUICK_TAGGING[spec.view]
         train = Train(lr=row["lr"], batch_size=row["batch"], steps=row["steps"], schedule="cosine",
                       warmup=row["steps"] // 20, weight_decay=row["weight_decay"], eval_every=500,
-                      log_every=50, val_samples=256, test_samples=512)
+                      log_every=50, val_samples=256, test_samples=512, kernel_lr=_kernel_lr(model, row["lr"]))
         merged = dict(spec.hints.quick, **params)
         return Setting(task, merged, _model_config(model, row["model"], spec.hints.block), train)
     spec = _regression("quick", task)
@@ -346,7 +366,7 @@ def _quick(task: str, params: dict, model: str) -> Setting:
     base = base if base in _QUICK else "dlr"
     row = _QUICK[base]
     value = paper.table1(f"{base}-1-4096", task) if model == base else None
-    train = Train(lr=row["lr"], **_QUICK_TRAIN)
+    train = Train(lr=row["lr"], kernel_lr=_kernel_lr(model, row["lr"]), **_QUICK_TRAIN)
     return Setting(task, _sized(spec, params, "quick", _QUICK_L), _model_config(model, row["model"], {}), train,
                    paper=value,
                    paper_source=f"Table 1 ({base}, 1 layer, L=4096; reference)" if value is not None else None)
@@ -369,7 +389,8 @@ def _smoke(task: str, params: dict, model: str) -> Setting:
     tagging = spec.kind != "regression"
     train = Train(lr=3e-3, batch_size=8, steps=20, eval_every=10, log_every=5, val_samples=16,
                   test_samples=16, schedule="cosine" if tagging else "constant", warmup=2 if tagging else 0)
-    return Setting(task, dict(spec.tiny, **params), _model_config(model, row["model"], spec.hints.block), train)
+    return Setting(task, dict(spec.tiny, **params),
+                   _model_config(model, row["model"], spec.hints.block, state_cap=row["model"].get("d_state")), train)
 
 
 # Long Range Arena with the S4 authors' settings (state-spaces/s4 at e757cef,

@@ -482,13 +482,13 @@ def test_default_preset_and_suites():
         assert set(tasks) >= {"shift", "cumsum", "cummax", "reverse", "sort", "select", "select-fixed", "mips",
                               "context-shift", "solve", "solve-fixed", "listops-subtrees", "pathfinder-seg"}
     # every (task, model) cell of the quick and smoke presets builds
-    from lrbench.baselines import build
+    from lrbench.baselines import MODELS, build
 
     for name in ("quick", "smoke"):
         for task, params in PRESETS[name].suite:
             if task not in lrbench.list_tasks():
                 continue
-            for model in ("dlr", "dlr-prod", "dss", "attention", "local-attention"):
+            for model in MODELS:
                 s = PRESETS[name].setting(task, params, model)
                 lrbench.get_task(task, **s.task_params)
                 build(model, 3, 1, **s.model)
@@ -583,3 +583,33 @@ def test_a_model_file_declares_its_preset_row():
     finally:
         baselines.unregister(family)
     assert "toy-ssm" not in baselines.MODELS
+
+
+def _state_size(model, net) -> int:
+    """N read off the recurrence parameters' shapes (S4D and S5 keep one of each conjugate pair)."""
+    p = dict(net.layers[0].mixer.named_parameters())
+    return {"lru": lambda: p["nu_log"].shape[0], "s4d": lambda: 2 * p["A_imag"].shape[-1],
+            "s5": lambda: 2 * p["Lambda_re"].shape[0], "mamba": lambda: p["A_log"].shape[1]}[model]()
+
+
+def test_seed_families_keep_their_papers_state_under_quick():
+    """quick gives LRU, S4D, S5, Mamba and RG-LRU DLR's width, depth and LR, and each family its
+    own paper's state size and recurrence LR, not DLR's N = 512 and Δ = 1e-5."""
+    from lrbench.baselines import build
+
+    quick = get_preset("quick")
+    dlr = quick.setting("shift", {}, "dlr")
+    # (model, its paper's state size, its recurrence LR at DLR's 2e-3)
+    expected = {"lru": (256, 1e-3), "s4d": (64, 1e-3), "s5": (256, 1e-3), "mamba": (16, None),
+                "rglru": (None, None)}
+    for model, (n, kernel_lr) in expected.items():
+        s = quick.setting("shift", {}, model)
+        assert (s.train.lr, s.train.steps, s.train.batch_size) == (dlr.train.lr, dlr.train.steps, dlr.train.batch_size)
+        assert s.train.kernel_lr == kernel_lr, model
+        assert s.task_params == dlr.task_params
+        assert s.model == {"d_model": 64, "n_layers": 1}, model
+        if n is not None:
+            assert _state_size(model, build(model, 1, 1, **s.model)) == n, model
+    # smoke caps the state at its row's 32, so that a smoke step stays cheap
+    s4d = build("s4d", 1, 1, **get_preset("smoke").setting("shift", {}, "s4d").model)
+    assert _state_size("s4d", s4d) == 32
