@@ -372,8 +372,8 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet",
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="parquet",
               help="parquet: the Hugging Face Hub's layout, with README configs and croissant.json.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, metavar="DIR2",
               show_default="DIR-parquet beside DIR", help="Directory to create.")

@@ -32,6 +32,7 @@ from lrbench.storage import fsync_dir, sha256_file, temporary_name
 FORMATS = ("parquet",)
 FILE_BYTES = 500 * 10**6  # raw bytes per parquet file at most: the Hub's push_to_hub default, 500 MB
 ROW_GROUP_BYTES = 32 << 20  # raw bytes per row group: a reader seeking one sample decodes at most this
+ZSTD_LEVEL = 3  # zstd's own default (Arrow's is 1): pathfinder-seg-128 7% smaller, written as fast
 CROISSANT = "croissant.json"
 PYARROW_HINT = "lrbench export needs pyarrow: pip install 'lrbench-synth[hf]'"
 
@@ -188,6 +189,9 @@ def export(directory: str | Path, out: str | Path | None = None, fmt: str = "par
         (tmp / "data").mkdir()
         cols = columns(ds)
         schema = _schema(pa, ds, cols)
+        # dictionary pages pay for tokens and images (few distinct values, long runs of 0), never for
+        # float noise; they name a column by its leaf's path
+        dictionary = [c.name + ".list.element" * len(c.shape) for c in cols if np.dtype(c.dtype).kind in "iub"]
         total = sum(len(ds[s]) for s in ds.splits)
         done, files, raw = 0, [], {}
         for split in ds.splits:
@@ -197,8 +201,8 @@ def export(directory: str | Path, out: str | Path | None = None, fmt: str = "par
             for i in range(n_files):
                 rel = f"data/{split}-{i:05d}-of-{n_files:05d}.parquet"
                 first, stop = i * rows_per_file, min(len(view), (i + 1) * rows_per_file)
-                with pq.ParquetWriter(tmp / rel, schema, compression="zstd",
-                                      use_dictionary=[c.name for c in cols if np.dtype(c.dtype).kind in "iu"]) as w:
+                with pq.ParquetWriter(tmp / rel, schema, compression="zstd", compression_level=ZSTD_LEVEL,
+                                      use_dictionary=dictionary) as w:
                     for start in range(first, stop, rows_per_group):
                         rows = view.read(start, min(stop, start + rows_per_group), stored=True)
                         table = pa.Table.from_arrays([c.arrow(pa, rows[c.name], rows.get("lengths")) for c in cols],

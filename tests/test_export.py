@@ -87,6 +87,10 @@ def test_parquet_holds_every_stored_array_losslessly(exported, name):
         assert [f.name for f in files] == [f"{split}-{i:05d}-of-{len(files):05d}.parquet" for i in range(len(files))]
         table = pa.concat_tables(pq.read_table(f) for f in files)
         assert table.column_names == list(want)  # every HDF5 dataset, features first, in order
+        chunks = pq.ParquetFile(files[0]).metadata.row_group(0)
+        for i in range(chunks.num_columns):  # dictionary pages for integers only, never float noise
+            column = chunks.column(i).path_in_schema.split(".")[0]
+            assert ("RLE_DICTIONARY" in chunks.column(i).encodings) == (want[column].dtype.kind in "iu"), column
         lengths = want.get("lengths")
         for column in table.column_names:
             a = want[column]
@@ -186,15 +190,20 @@ def test_mlcroissant_validates_and_iterates_the_export(exported, name):
             assert_same_rows(rows, rows_of(a, want.get("lengths"), column in ragged), a.dtype)
 
 
-def test_many_files_and_row_groups_read_back_in_order(exported, tmp_path):
-    from lrbench.export import export
+def test_many_files_and_row_groups_read_back_in_order(exported, tmp_path, monkeypatch):
+    from lrbench import export as export_mod
 
     directory, _ = exported["listops-subtrees"]
     ds, arrays = stored(directory)
-    result = export(directory, tmp_path / "small", file_bytes=3 * 80 * 4)  # ~3 samples a file
+    row = 4 * 80 + 4 + 16  # four ragged int8/uint8 fields at max_length 80, lengths, digest
+    monkeypatch.setattr(export_mod, "ROW_GROUP_BYTES", 2 * row)
+    result = export_mod.export(directory, tmp_path / "small", file_bytes=3 * row)  # 3 samples a file
     names = [f.path for f in result.files if f.split == "train"]
     assert names == [f"data/train-{i:05d}-of-00003.parquet" for i in range(3)]
     assert [f.num_samples for f in result.files if f.split == "train"] == [3, 3, 3]
+    for name in names:
+        meta = pq.ParquetFile(tmp_path / "small" / name).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 1]
     table = pa.concat_tables(pq.read_table(tmp_path / "small" / n) for n in names)
     lengths = arrays["train"]["lengths"]
     assert table.column("lengths").to_pylist() == lengths.tolist()
@@ -223,7 +232,7 @@ def test_bad_inputs_are_one_line_with_the_cli_exit_codes(exported, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
     cases = [
-        (["export", directory, "--format", "csv"], 2, ["Invalid value for '--format'", "'csv' is not 'parquet'"]),
+        (["export", directory, "--format", "csv"], 2, ["--format must be one of parquet (got 'csv')"]),
         (["export", tmp_path / "missing"], 2, ["is not a directory"]),
         (["export", tmp_path / "empty", "--out", tmp_path / "x"], 2, ["no manifest.json", "not an lrbench dataset"]),
         (["export", directory, "--out", export_dir], 2, ["exists; use --force"]),
