@@ -151,9 +151,8 @@ def columns(ds) -> list[Column]:
 
 def _row_bytes(ds, cols: list[Column]) -> int:
     """Raw bytes of one sample as stored (ragged fields at their maximum)."""
-    feats = ds.task.features
-    return max(1, sum(np.dtype(c.dtype).itemsize * int(np.prod(feats[c.name].shape if c.name in feats else
-                                                              [d or 1 for d in c.shape])) for c in cols))
+    shapes = {name: f.shape for name, f in ds.task.features.items()}
+    return max(1, sum(np.dtype(c.dtype).itemsize * int(np.prod(shapes.get(c.name, c.shape))) for c in cols))
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -183,6 +182,7 @@ def export(directory: str | Path, out: str | Path | None = None, fmt: str = "par
     if problems:
         raise ExportError(f"{directory} fails verification ({len(problems)} problem(s)); first: {problems[0]}", 3)
 
+    _remove_stale_temporaries(out.absolute())
     tmp = temporary_name(out.absolute())
     os.mkdir(tmp)
     try:
@@ -251,6 +251,19 @@ def _check_out(directory: Path, out: Path, force: bool) -> None:
         raise ExportError(f"--out {out} exists; use --force to replace it")
     if (out / MANIFEST).exists() or not ((out / CROISSANT).is_file() or not any(out.iterdir())):
         raise ExportError(f"--out {out} is not an earlier export (no {CROISSANT}); --force only replaces those")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove the temporary directories that killed exports to ``out`` left (their process is gone)."""
+    for path in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int(path.name[len(out.name) + 6:].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):  # not a name we make, or a live process of another user
+            pass
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -283,3 +283,10 @@ def test_an_interrupted_export_leaves_nothing(exported, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_mod.export(exported["shift"][0], tmp_path / "out")
     assert not list(tmp_path.iterdir())
+    # what a killed export leaves (its process gone) goes with the next export; a live one's stays
+    dead, alive = tmp_path / f".out.tmp-{2 ** 22 + 1}-0badc0de", tmp_path / f".out.tmp-{os.getpid()}-00c0ffee"
+    for path in (dead, alive):
+        (path / "data").mkdir(parents=True)
+    monkeypatch.undo()
+    export_mod.export(exported["shift"][0], tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "out"]
