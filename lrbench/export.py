@@ -64,7 +64,9 @@ class ExportResult:
 def default_out(directory: str | Path) -> Path:
     """Where an export goes unless told: beside the dataset, its name plus ``-parquet``."""
     directory = Path(directory)
-    return directory.with_name(directory.resolve().name + "-parquet")
+    if directory.name in ("", ".", ".."):  # `lrbench export .`: name it after the real directory
+        directory = directory.resolve()
+    return directory.with_name(directory.name + "-parquet")
 
 
 def _pyarrow():
@@ -335,8 +337,9 @@ def readme(ds, cols: list[Column], result: ExportResult) -> str:
         lines.append(f"| {s} | {len(ds[s]):,} | {n_files} | {sizes[s]:,} |")
     lines += ["", f"Every file's sha256 is in `{CROISSANT}` (Croissant 1.1, with the Responsible-AI fields).",
               "", "```python", "from datasets import load_dataset",
-              f"ds = load_dataset(\"path/to/this/directory\").with_format(\"numpy\")  # or the Hub repo's id",
-              f"ds[\"{ds.splits[-1]}\"][0][\"inputs\"]", "```", ""]
+              "ds = load_dataset(\"path/to/this/directory\")  # or the Hub repository's id",
+              f"x = ds[\"{ds.splits[-1]}\"].with_format(\"numpy\", dtype=None)[0][\"inputs\"]  "
+              "# dtype=None keeps stored dtypes (else integers become int64)", "```", ""]
     return "---\n" + "\n".join(yaml) + "\n---\n" + body + "\n".join(lines)
 
 

@@ -290,3 +290,11 @@ def test_an_interrupted_export_leaves_nothing(exported, tmp_path, monkeypatch):
     monkeypatch.undo()
     export_mod.export(exported["shift"][0], tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "out"]
+
+
+def test_export_of_the_current_directory_goes_beside_it(tmp_path):
+    directory = tmp_path / "cumsum-L16"
+    generate(lrbench.get_task("cumsum", length=16), directory, sizes={"test": 3})
+    code, out, err = run_cli("export", ".", cwd=directory)
+    assert code == 0, err
+    assert (tmp_path / "cumsum-L16-parquet" / "data" / "test-00000-of-00001.parquet").is_file()
