@@ -96,8 +96,25 @@ def render(task_name: str, manifest: Manifest | None = None) -> str:
 def write_dataset_card(directory: str | Path, task, manifest: Manifest) -> None:
     """README.md of a dataset directory, with the pictures the card links to copied beside it."""
     text = render(task.name, manifest)
+    copy_pictures(text, directory)
+    atomic_write_bytes(Path(directory) / "README.md", text.encode("utf-8"))
+
+
+def copy_pictures(text: str, directory: str | Path) -> None:
+    """Copy the shipped pictures that the Markdown ``text`` links to into ``directory``."""
     cards = resources.files("lrbench.data_cards")
     for name in sorted(set(re.findall(r"\]\(([\w.-]+\.png)\)", text))):
         if (cards / name).is_file():
             atomic_write_bytes(Path(directory) / name, (cards / name).read_bytes())
-    atomic_write_bytes(Path(directory) / "README.md", text.encode("utf-8"))
+
+
+def split_front_matter(text: str) -> tuple[str, str]:
+    """A card as (its YAML front matter without the ``---`` lines, the Markdown after it)."""
+    m = re.match(r"---\n(.*?\n)---\n", text, flags=re.S)
+    return (m.group(1), text[m.end():]) if m else ("", text)
+
+
+def sections(text: str) -> dict[str, str]:
+    """The ``## `` sections of a card's Markdown: title -> body (subsections included), stripped."""
+    parts = re.split(r"^## +(.+?)\s*$", split_front_matter(text)[1], flags=re.M)
+    return {title: body.strip() for title, body in zip(parts[1::2], parts[2::2])}

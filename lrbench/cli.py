@@ -393,6 +393,23 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
 
 
+@cli.command()
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="parquet",
+              help="parquet: the Hugging Face Hub's layout, with README configs and croissant.json.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="DIR2",
+              show_default="DIR-parquet beside DIR", help="Directory to create.")
+@click.option("--force", is_flag=True, help="Replace DIR2 when it holds an earlier export.")
+def export(directory, fmt, out, force):
+    """Export a dataset for the Hugging Face Hub and Croissant readers (lossless; DIR is verified first)."""
+    from lrbench.export import export as run
+
+    result = run(directory, out, fmt=fmt, force=force, progress=Progress("export"))
+    size = sum(f.bytes for f in result.files)
+    click.echo(f"{result.path}: {len(result.files)} parquet file(s), {size:,} bytes, "
+               f"{', '.join(result.raw_bytes)}; README.md and croissant.json written")
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 

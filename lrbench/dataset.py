@@ -86,9 +86,10 @@ class Split:
         for k in range(len(self.shards)):
             self._file(k)
 
-    def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
+    def read(self, start: int, stop: int, stored: bool = False) -> dict[str, np.ndarray]:
         """Samples [start, stop) stacked per field as stored (ragged fields padded), plus ``lengths``
-        for ragged tasks."""
+        for ragged tasks; with ``stored`` also the per-sample ``digest`` of tasks that keep one, so
+        that every dataset of the shard comes back (what an export copies)."""
         if not 0 <= start <= stop <= self._len:
             raise IndexError(f"range [{start}, {stop}) outside split {self.name} of {self._len} samples")
         parts: dict[str, list[np.ndarray]] = {}
@@ -98,7 +99,8 @@ class Split:
             shard = self.shards[k]
             j0, j1 = i - shard.first_index, min(stop, shard.first_index + shard.num_samples) - shard.first_index
             f = self._file(k)
-            for name in list(self.features) + (["lengths"] if "lengths" in f else []):
+            extras = [m for m in ("lengths", "digest") if m in f and (stored or m == "lengths")]
+            for name in list(self.features) + extras:
                 parts.setdefault(name, []).append(f[name][j0:j1])
             i += j1 - j0
         return {name: np.concatenate(chunks) if len(chunks) > 1 else chunks[0] for name, chunks in parts.items()}

@@ -181,6 +181,27 @@ class TaskConformance:
         readme = (written[0] / "README.md").read_text(encoding="utf-8")
         assert readme.partition("\n---\n")[2].startswith(body.rstrip("\n")) and "\n## This dataset\n" in readme
 
+    def test_export_reads_back_the_stored_arrays(self, task, written, tmp_path, capsys):
+        """`lrbench export` writes parquet that pyarrow reads back as the HDF5 shards hold it: every
+        stored array a column of the same dtype, ragged fields cut at their lengths."""
+        pq = pytest.importorskip("pyarrow.parquet")
+        out = tmp_path / "export"
+        code, _, err = run_main(["export", written[0], "--out", out], capsys)
+        assert code == 0, err
+        ds = lrbench.open_dataset(written[0])
+        for split in task.finite_splits:
+            table = pq.read_table(sorted((out / "data").glob(f"{split}-*.parquet")))
+            stored = ds[split].read(0, SIZE, stored=True)
+            assert table.num_rows == SIZE and set(table.column_names) == set(stored)
+            for name, array in stored.items():
+                column = table.column(name).to_pylist()
+                for i in range(SIZE):
+                    got = np.asarray(column[i], dtype=array.dtype)
+                    want = array[i][: stored["lengths"][i]] if task.features.get(name, None) is not None \
+                        and task.features[name].ragged else array[i]
+                    assert got.shape == want.shape and np.array_equal(got, want), f"{split}[{i}] {name}"
+        assert (out / "croissant.json").is_file() and (out / "README.md").is_file()
+
     def test_score_of_the_targets_is_perfect(self, task, written, tmp_path, capsys):
         split = task.finite_splits[-1]
         preds = tmp_path / "targets.npy"
