@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from lrbench.errors import LrbenchError
+from lrbench.evaluate.summary import config_label
 from lrbench.storage import atomic_write_bytes
 
 
@@ -105,8 +106,7 @@ def results_markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     sources = []
     for r in rows:
-        cfg = r.get("task_config") or {}
-        size = next((f"{k}={cfg[k]}" for k in ("length", "size", "max_length") if k in cfg), "")
+        size = config_label(r)
         mark = ""
         if r.get("paper_source"):
             if r["paper_source"] not in sources:
