@@ -23,7 +23,10 @@ from lrbench.registry import REGISTRY, config_fields, get_task, parse_value, spe
 
 class Progress:
     """Samples done / total, rate and ETA on stderr: redrawn in place on a terminal, a line every
-    few seconds otherwise (CI logs)."""
+    few seconds otherwise (CI logs). Not click.progressbar: when stderr is not a terminal (a SLURM
+    or CI log, where long generations and trainings run) it prints its label once and nothing
+    until the end; this one leaves a line there every 5 s, with the label (evaluate's: loss and
+    validation metric) current."""
 
     def __init__(self, label: str, unit: str = "samples"):
         self.label, self.unit = label, unit
@@ -343,15 +346,26 @@ class ModelOption(click.Option):
               help="Run directory: logs, checkpoints, results.json/.md [default: runs/MODEL-PRESET].")
 @click.option("--steps", type=int, default=None, help="Training steps of every run [default: the preset's].")
 @click.option("--seed", type=int, default=0, help="Seed of the model initialisation and of generated data.")
+@click.option("--seeds", type=int, default=1, show_default=True,
+              help="Run seeds SEED .. SEED+N-1 (RUNDIR/seed-<k>) and report mean ± std and failed seeds.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a training setting (lr, batch_size, steps, ...), a task parameter or a model key "
+                   "(repeatable; prefix train., task. or model. when a name is ambiguous). A custom model "
+                   "receives its keys as keyword arguments.")
+@click.option("--log", "sinks", multiple=True, type=click.Choice(["tensorboard"]),
+              help="Also log to TensorBoard (RUNDIR/tensorboard/<job>; pip install 'lrbench-synth[tensorboard]').")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads [default: torch's]. On a shared or small CPU, 1 is often fastest.")
 @click.option("--workers", type=int, default=None,
               help="Data-loader processes per GPU/process [default: up to 8 on CUDA, 0 on CPU].")
 @click.option("--resume", is_flag=True, help="Require RUNDIR to hold this run (it resumes automatically anyway).")
-def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resume):
+def evaluate(model, tasks, preset, device, data, out, steps, seed, seeds, overrides, sinks, threads, workers, resume):
     """Train a baseline on the tasks, select on validation, report test metrics next to the paper's."""
     from lrbench import evaluate as harness
 
     main_rank = os.environ.get("RANK", "0") == "0"
     bars: dict[str, Progress] = {}
+    losses: dict[str, str] = {}  # the latest logged training loss of each job, for its bar
     run_dir: list[str] = []
 
     def on_event(e: dict) -> None:
@@ -363,9 +377,13 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
             run_dir.append(e["out"])
             how = "resuming the run it holds (automatic)" if e["resuming"] and not resume else (
                 "resuming (--resume)" if e["resuming"] else "new run")
+            seeds = e["seeds"]
+            which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
             click.echo(f"lrbench evaluate: preset {e['preset']} ({e['preset_reason']}: {e['description']}); "
-                       f"device {e['device']} x{e['world_size']}; {len(e['jobs'])} run(s) -> {e['out']}, {how}",
-                       err=True)
+                       f"device {e['device']} x{e['world_size']}, {e['threads']} thread(s); {len(e['jobs'])} run(s), "
+                       f"{which} -> {e['out']}, {how}", err=True)
+            for note in e["notes"]:
+                click.echo(f"  note: {note}", err=True)
         elif kind == "skip":
             click.echo(f"{where}: already done (test {e['row']['metric']} {e['row']['test']:.4f})", err=True)
         elif kind == "start":
@@ -377,8 +395,10 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
             bars[e["job"]] = Progress(where, unit="steps")
         elif kind == "step":
             bar = bars[e["job"]]
+            if e["loss"] is not None:
+                losses[e["job"]] = f" loss {e['loss']:.4g}"
             val = "" if e["val"] is None else f" val {e['metric']}={e['val']:.4f}"
-            bar.label = f"{where}{val}"
+            bar.label = f"{where}{losses.get(e['job'], '')}{val}"
             bar(e["step"], e["steps"])
         elif kind == "done":
             r = e["row"]
@@ -387,10 +407,26 @@ def evaluate(model, tasks, preset, device, data, out, steps, seed, workers, resu
                        f"{r['best_step']}, {r['ms_per_step']:.1f} ms/step", err=True)
 
     rows = harness.evaluate(model, list(tasks) or None, preset, device=device, data=data, out=out, steps=steps,
-                            seed=seed, resume=resume, workers=workers, on_event=on_event)
+                            seed=seed, seeds=seeds, overrides=_overrides(overrides), threads=threads, log=sinks, resume=resume,
+                            workers=workers, on_event=on_event)
     if main_rank and rows:
+        if seeds > 1:
+            from lrbench.evaluate.summary import summarize, summary_markdown
+
+            click.echo(summary_markdown(summarize(rows)))
         click.echo(harness.results_markdown(rows), nl=False)
         click.echo(f"\nresults: {Path(run_dir[0]) / 'results.json'}, {Path(run_dir[0]) / 'results.md'}")
+
+
+def _overrides(items: tuple[str, ...]) -> dict[str, str]:
+    """--set KEY=VALUE pairs as a dict (a key given twice: the last wins, as on most CLIs)."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise LrbenchError(f"--set expects KEY=VALUE (got {item!r})")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @cli.command()

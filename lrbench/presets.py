@@ -41,12 +41,13 @@ preset hints (the block's GLU, norm placement and direction; `quick`'s smaller i
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
 from lrbench import paper_results as paper
 from lrbench.errors import LrbenchError
-from lrbench.registry import REGISTRY, TaskSpec, build_config, spec_of
+from lrbench.registry import REGISTRY, TaskSpec, build_config, config_fields, parse_value, spec_of
 
 PAPER_CHUNK = 1024  # §3.4: local attention over non-overlapping chunks of 1024 positions
 SMOKE_CHUNK = 8  # local attention's chunks in the smoke preset
@@ -97,6 +98,88 @@ class Setting:
     paper: float | None = None  # the paper's number for this cell (a fraction), if it has one
     paper_source: str | None = None  # e.g. "Table 1 (DLR, 1 layer, L=4096)"
     notes: tuple[str, ...] = field(default=())
+
+    def with_overrides(self, overrides: dict[str, str], model: str) -> "Setting":
+        """This cell with `--set` overrides applied: {key: text}, each key a training setting
+        (`Train`'s fields), a task parameter or a model key, or prefixed `train.`, `task.` or
+        `model.` to say which. A baseline's model keys are checked when it is built; a custom
+        model (`package.module:factory`) receives its model keys as keyword arguments. The
+        paper's number no longer applies once a setting changes. LrbenchError (2) on a bad key
+        or value."""
+        if not overrides:
+            return self
+        spec = spec_of(self.task)
+        parts: dict[str, dict] = {"train": {}, "task": {}, "model": {}}
+        for key, text in overrides.items():
+            where, name = _override_target(key, spec, model)
+            try:
+                parts[where][name] = (parse_value(spec, name, text) if where == "task" else
+                                      _train_value(name, text) if where == "train" else _literal(text))
+            except ValueError as exc:
+                raise LrbenchError(f"--set {key}: {exc}") from None
+        try:
+            train = dataclasses.replace(self.train, **parts["train"])
+        except (TypeError, ValueError) as exc:
+            raise LrbenchError(f"--set: {exc}") from None
+        changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        return dataclasses.replace(self, task_params=dict(self.task_params, **parts["task"]),
+                                   model=dict(self.model, **parts["model"]), train=train, paper=None,
+                                   paper_source=None, notes=(*self.notes, f"--set {changed}"))
+
+
+_TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(Train)}
+
+
+def _override_target(key: str, spec: TaskSpec, model: str) -> tuple[str, str]:
+    """Where a `--set` key goes: ("train" | "task" | "model", its name)."""
+    prefix, dot, name = key.partition(".")
+    if dot:
+        if prefix not in ("train", "task", "model"):
+            raise LrbenchError(f"--set {key}: a prefix is train., task. or model. (got {prefix!r})")
+        return prefix, name
+    task_fields = config_fields(spec)
+    found = [w for w, known in (("train", key in _TRAIN_FIELDS), ("task", key in task_fields),
+                                ("model", _model_takes(model, key))) if known]
+    if len(found) > 1:
+        raise LrbenchError(f"--set {key}: it is a {' and a '.join(found)} setting; write "
+                           f"{' or '.join(f'{w}.{key}' for w in found)}")
+    if found:
+        return found[0], key
+    if ":" in model:  # a custom model's factory takes what it takes
+        return "model", key
+    raise LrbenchError(f"--set {key}: not a training setting ({', '.join(_TRAIN_FIELDS)}), a parameter of task "
+                       f"{spec.name} ({', '.join(task_fields)}) or a key of model {model}")
+
+
+def _model_takes(model: str, key: str) -> bool:
+    if ":" in model:
+        return False
+    from lrbench.baselines import DEFAULTS
+
+    return key in DEFAULTS.get(model, {})
+
+
+def _literal(text: str):
+    """A `--set` value: a JSON number, true/false/null (or True/False/None), else the text itself."""
+    words = {"true": True, "false": False, "null": None, "none": None}
+    if text.strip().lower() in words:
+        return words[text.strip().lower()]
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float)) else text
+
+
+def _train_value(name: str, text: str):
+    """A `Train` field's value from text, by the field's type (ints stay ints: steps=1e3 is refused)."""
+    value = _literal(text)
+    if name not in _TRAIN_FIELDS:
+        raise LrbenchError(f"--set train.{name}: not a training setting; valid: {', '.join(_TRAIN_FIELDS)}")
+    kind = str(_TRAIN_FIELDS[name].type)
+    if kind.startswith("float") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,16 @@ def test_results_json_md_and_log_schema(tmp_path):
         assert isinstance(row["val"], float) and isinstance(row["test"], float)
         assert row["test_metrics"] == {"r2": row["test"]}
     md = (run / "results.md").read_text()
-    assert md == results_markdown(rows)
+    assert md.startswith(results_markdown(rows))
+    import torch
+
+    for row in rows:  # what the run ran with, in every row, in run.json and job.json, and under the table
+        assert row["versions"]["torch"] == torch.__version__ and row["versions"]["lrbench"] == lrbench.__version__
+        assert row["threads"] == torch.get_num_threads()
+        assert json.loads((run / row["job"] / "job.json").read_text())["versions"] == row["versions"]
+    assert json.loads((run / "run.json").read_text())["versions"] == rows[0]["versions"]
+    assert md.rstrip().endswith(f"torch {torch.__version__}, python {rows[0]['versions']['python']}, "
+                                f"numpy {np.__version__}")
     assert "| cumsum | length=32 | dlr | fixed | r2 |" in md and "0.500 [1]" in md and "[1] Table 9 (made up)" in md
     log = read_log(run)
     assert {"step", "loss", "lr", "val", "steps_per_s", "task", "model"} <= set(log[0])

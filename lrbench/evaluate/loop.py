@@ -28,6 +28,8 @@ from lrbench.registry import config_dict
 from lrbench.storage import atomic_write_bytes
 
 CHECKPOINT_FORMAT = 1
+CHECKPOINT_SECONDS = 120.0  # last.pt also when this long has passed since the last one (a slow CPU run
+# whose first evaluation is hours away still keeps its progress when stopped)
 
 
 def lr_factor(train, step: int) -> float:
@@ -93,6 +95,24 @@ class Segment:
         state.trained += self.steps
         state.elapsed += time.perf_counter() - self.start
         self.__init__()
+
+
+class LossMean:
+    """The mean training loss since the last log line, summed on the device (no wait per step)."""
+
+    def __init__(self):
+        self.total, self.count = None, 0
+
+    def add(self, loss) -> None:
+        loss = loss.detach()
+        self.total = loss if self.total is None else self.total + loss
+        self.count += 1
+
+    def take(self):
+        """The mean of the losses added since the last take (a device tensor)."""
+        mean = self.total / self.count
+        self.total, self.count = None, 0
+        return mean
 
 
 class Runner:
@@ -174,17 +194,17 @@ class Runner:
         val_set = list(self._eval_loader("val", train.val_samples))
         start, latest = state.step, state.best
         base_lrs = [g["lr"] for g in opt.param_groups]
-        segment = Segment()
-        tick = time.perf_counter()
+        segment, losses = Segment(), LossMean()
+        tick = saved = time.perf_counter()
         for batch in data.loader(data.train_batches(self.job, self.ctx, start), self.workers, self.pin):
             step = batch["step"]
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * lr_factor(train, step)
-            loss = self._step(model, opt, batch, check=step == start)
+            losses.add(self._step(model, opt, batch, check=step == start))
             done = step + 1
             is_eval = done % train.eval_every == 0 or done == train.steps
             logged = done % train.log_every == 0 or is_eval
-            value = self._loss_value(loss, done) if logged else None  # also waits for the device
+            value = self._loss_value(losses.take(), done) if logged else None  # also waits for the device
             segment.seconds += time.perf_counter() - tick
             segment.steps += 1
             rate = segment.steps / max(segment.seconds, 1e-9)
@@ -194,13 +214,15 @@ class Runner:
             if is_eval:
                 latest = record["val"] = self.io.measure(net, val_set)[metric]
                 best = self._keep_best(net, state, latest, done, best)
+            if is_eval or time.perf_counter() - saved >= CHECKPOINT_SECONDS:
                 state.step = done
                 segment.close_into(state)
                 self._save_last(net, opt, state)
+                saved = time.perf_counter()
             if record is not None:
                 self.log.append(record)
             self.emit({"event": "step", "job": self.job.key, "step": done, "steps": train.steps, "steps_per_s": rate,
-                       "metric": metric, "val": latest})
+                       "metric": metric, "val": latest, "loss": value})
             tick = time.perf_counter()
         return best, segment
 

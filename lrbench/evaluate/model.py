@@ -1,7 +1,8 @@
 """The model of a job: built (a baseline, or your own factory), called, checked, its loss, and its
 metrics over a set of batches, merged over ranks.
 
-A custom model (`package.module:factory`) is built as ``factory(d_input, d_output, task)`` and
+A custom model (`package.module:factory`) is built as ``factory(d_input, d_output, task, **keys)``
+(keys: the model keys given with `--set`, none by default) and
 returns [B, T, d_output] for all T positions; the harness keeps the last t_out of them for a
 regression task, and for a classification task averages them over the sample's positions (padding
 left out: a ragged input's pad value marks it), which for a linear decoder is the same as the mean
@@ -37,9 +38,11 @@ def build_model(torch, job: Job, seed: int):
 
 
 def _custom(torch, job: Job):
-    call = f"{job.model.name}({job.d_input}, {job.task.d_output}, task)"
+    keys = job.setting.model  # the model keys given with --set, as keyword arguments
+    call = f"{job.model.name}({job.d_input}, {job.task.d_output}, task" + "".join(
+        f", {k}={v!r}" for k, v in keys.items()) + ")"
     try:
-        net = job.model.factory(job.d_input, job.task.d_output, job.task)
+        net = job.model.factory(job.d_input, job.task.d_output, job.task, **keys)
     except Exception as exc:
         raise LrbenchError(f"{call} failed: {type(exc).__name__}: {exc}", RUNTIME) from None
     except SystemExit as exc:

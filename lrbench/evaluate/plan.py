@@ -8,6 +8,7 @@ the caller passes it in where a device is resolved.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import os
@@ -48,6 +49,24 @@ class ModelSpec:
     def label(self) -> str:
         """A file-name-safe name."""
         return self.name.replace(":", "-").replace("/", "-")
+
+
+def model_spec(model) -> ModelSpec:
+    """What `evaluate` was given as its model: a name (resolve_model), a factory callable
+    ``factory(d_input, d_output, task, **model_keys)``, or a torch module, trained from a fresh copy
+    of its given weights in every job."""
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, str):
+        return resolve_model(model)
+    name = f"{type(model).__module__}:{type(model).__qualname__}"
+    if hasattr(model, "state_dict") and hasattr(model, "parameters"):  # a torch module
+        return ModelSpec(name, lambda d_input, d_output, task, **keys: copy.deepcopy(model))
+    if callable(model):
+        return ModelSpec(f"{getattr(model, '__module__', 'python')}:{getattr(model, '__qualname__', 'factory')}",
+                         model)
+    raise LrbenchError(f"model must be a baseline name, package.module:factory, a factory or a torch module "
+                       f"(got {type(model).__name__})")
 
 
 def resolve_model(name: str) -> ModelSpec:
@@ -189,13 +208,14 @@ class Job:
         }
 
 
-def plan(model: str, tasks: list[str] | None, preset: Preset, seed: int = 0, data: Path | None = None,
-         steps: int | None = None) -> list[Job]:
-    """The jobs of one evaluation, validated (LrbenchError code 2 on bad input)."""
-    spec = resolve_model(model)
+def plan(model, tasks: list[str] | None, preset: Preset, seed: int = 0, data: Path | None = None,
+         steps: int | None = None, overrides: dict[str, str] | None = None) -> list[Job]:
+    """The jobs of one evaluation, validated (LrbenchError code 2 on bad input). `overrides`:
+    `--set` key=value pairs applied to every job (Setting.with_overrides)."""
+    spec = model_spec(model)
     seed, steps = _check_numbers(data, seed, steps)
     opened: dict[Path, Dataset] = {}  # each dataset directory is opened once
-    jobs = [_job(spec, name, params, preset, seed, steps, data, opened)
+    jobs = [_job(spec, name, params, preset, seed, steps, data, opened, overrides or {})
             for name, params in _entries(preset, tasks, data, opened)]
     if not jobs:
         raise LrbenchError(f"preset {preset.name} has no task registered here")
@@ -234,14 +254,15 @@ def _entries(preset: Preset, tasks: list[str] | None, data: Path | None, opened)
 
 
 def _job(spec: ModelSpec, name: str, params: dict, preset: Preset, seed: int, steps: int | None,
-         data: Path | None, opened) -> Job:
+         data: Path | None, opened, overrides: dict[str, str]) -> Job:
     try:
         setting = preset.setting(name, params, spec.name)
+        if steps is not None:
+            setting = dataclasses.replace(setting, train=setting.train.with_steps(steps))
+        setting = setting.with_overrides(overrides, spec.name)
         task = get_task(name, **setting.task_params)
     except ValueError as exc:  # the preset's, or the task's parameters
         raise LrbenchError(str(exc)) from None
-    if steps is not None:
-        setting = dataclasses.replace(setting, train=setting.train.with_steps(steps))
     dataset = _dataset_for(data, task, seed, opened)
     if dataset is None:
         return Job(setting, spec, task, seed)
