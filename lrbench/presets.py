@@ -104,8 +104,8 @@ class Setting:
         (`Train`'s fields), a task parameter or a model key, or prefixed `train.`, `task.` or
         `model.` to say which. A baseline's model keys are checked when it is built; a custom
         model (`package.module:factory`) receives its model keys as keyword arguments. The
-        paper's number no longer applies once a setting changes. LrbenchError (2) on a bad key
-        or value."""
+        paper's number stays beside ours as a reference, its source marked as changed by --set
+        (as --steps leaves it). LrbenchError (2) on a bad key or value."""
         if not overrides:
             return self
         spec = spec_of(self.task)
@@ -123,8 +123,9 @@ class Setting:
             raise LrbenchError(f"--set: {exc}") from None
         changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
         return dataclasses.replace(self, task_params=dict(self.task_params, **parts["task"]),
-                                   model=dict(self.model, **parts["model"]), train=train, paper=None,
-                                   paper_source=None, notes=(*self.notes, f"--set {changed}"))
+                                   model=dict(self.model, **parts["model"]), train=train,
+                                   paper_source=self.paper_source and f"{self.paper_source}; reference only: "
+                                   f"--set {changed}", notes=(*self.notes, f"--set {changed}"))
 
 
 _TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(Train)}
