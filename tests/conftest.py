@@ -16,3 +16,14 @@ def run_cli(*args, cwd=None, env=None, timeout=120):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module (tiny models on shared CI cores: spinning threads slow
+    them 10x), restored afterwards."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

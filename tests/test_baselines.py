@@ -292,17 +292,15 @@ def test_local_attention_equals_full_when_sequence_fits_one_chunk(bidirectional,
     torch.testing.assert_close(local(u), full(u), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["attention", "local-attention", "dlr", "dss"])
+@pytest.mark.parametrize("name", MODELS)
 def test_unidirectional_models_are_causal(name):
     seed(14)
-    extra = {"chunk_size": 8} if name == "local-attention" else {}
-    extra |= {"d_state": 16} if name in ("dlr", "dss") else {}
-    m = build(name, 3, 2, d_model=16, n_layers=2, **extra).double()
+    m = build(name, 3, 2, d_model=16, n_layers=2, **tiny(name)).double()
     x = torch.randn(1, 30, 3, dtype=torch.float64)
     x2 = x.clone()
     x2[0, 19] += 1.0
     y, y2 = m(x), m(x2)
-    # no earlier output moves (FFT convolutions mix round-off across positions: ~1e-16)
+    # no earlier output moves (scans exactly; FFT convolutions mix round-off across positions: ~1e-16)
     assert (y[0, :19] - y2[0, :19]).abs().max() < 1e-12
     assert (y[0, 19:] - y2[0, 19:]).abs().max() > 1e-6
 

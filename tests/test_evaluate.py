@@ -34,12 +34,7 @@ HAS_LISTOPS = "listops-subtrees" in lrbench.list_tasks()
 REQUIRED = {"task", "model", "preset", "metric", "val", "test", "paper", "steps", "seconds"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fixed_preset(task_params: dict, models: dict[str, dict], *, lr: float, steps: int, batch: int = 16,

@@ -312,19 +312,6 @@ def small(name, **extra):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_unidirectional_models_are_causal(name):
-    seed(7)
-    m = build(name, 3, 2, d_model=8, n_layers=2, **small(name)).double()
-    x = torch.randn(1, 30, 3, dtype=torch.float64)
-    x2 = x.clone()
-    x2[0, 19] += 1.0
-    y, y2 = m(x), m(x2)
-    # scans never read ahead (exactly 0); S4D's FFT convolution mixes round-off (~1e-16)
-    assert (y[0, :19] - y2[0, :19]).abs().max() < 1e-12
-    assert (y[0, 19:] - y2[0, 19:]).abs().max() > 1e-6
-
-
-@pytest.mark.parametrize("name", FAMILIES)
 def test_bidirectional_models_shapes_and_future(name):
     seed(8)
     m = build(name, 3, 2, d_model=8, bidirectional=True, **small(name)).double()

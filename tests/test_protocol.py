@@ -23,12 +23,7 @@ from lrbench.presets import Preset, Setting, Train  # noqa: E402
 TINY = ["--preset", "smoke", "--task", "shift", "--set", "d_model=8", "--set", "d_state=8", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_cli(args, capsys) -> tuple[int, str, str]:
