@@ -91,6 +91,8 @@ class LocalAttention(Attention):
     def forward(self, u):
         q, k, v = self.heads(u)  # rotary is applied on global positions, before chunking
         B, nh, L, d = q.shape
+        if L <= self.chunk_size:  # one chunk: full attention, without padding L up to a whole chunk
+            return self.merge(F.scaled_dot_product_attention(q, k, v, is_causal=self.causal))
         W = self.chunk_size
         M = -(-L // W)  # number of chunks; the last one is zero-padded
         to_chunks = lambda t: F.pad(t, (0, 0, 0, M * W - L)).view(B, nh, M, W, d)
