@@ -268,7 +268,7 @@ def _colors(n: int) -> list:
 
 def comparison_figure(cells: list[dict]):
     """Grouped bars: one group per (task, config), one bar per model at its mean with the std as error
-    bar; the paper's numbers as black diamonds on the bars they belong to."""
+    bar (none for a single seed); the paper's numbers as black diamonds on the bars they belong to."""
     g = grid(cells)
     fig = _figure(figsize=(max(7.0, 2.5 + 0.4 * len(g.lines) * (len(g.columns) + 1)), 4.5))
     ax = fig.subplots()
@@ -278,8 +278,9 @@ def comparison_figure(cells: list[dict]):
         xs = [i + (j - (len(g.columns) - 1) / 2) * width for i in range(len(g.lines))]
         shown = [(x, g.get(line, col)) for x, line in zip(xs, g.lines)]
         bars = [(x, c) for x, c in shown if c is not None and c["mean"] is not None]
-        ax.bar([x for x, _ in bars], [c["mean"] for _, c in bars], width, yerr=[c["std"] for _, c in bars],
-               capsize=3, color=colors[j], label=col)
+        spread = [c["std"] if c["n"] > 1 else math.nan for _, c in bars]  # no error bar for one seed
+        ax.bar([x for x, _ in bars], [c["mean"] for _, c in bars], width, yerr=spread, capsize=3, color=colors[j],
+               label=col)
         paper = [(x, c["paper"]) for x, c in shown if c is not None and c["paper"] is not None]
         paper_x += [x for x, _ in paper]
         paper_y += [p for _, p in paper]
