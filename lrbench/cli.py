@@ -430,6 +430,22 @@ def _overrides(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="FILE.md",
+              help="Write the table here, the figure beside it (FILE.png) and each run's learning curves "
+                   "in FILE-curves/ (figures need matplotlib: the plot extra).")
+@click.option("--no-plots", is_flag=True, help="With --out, write the table only.")
+def report(runs, out, no_plots):
+    """Merge runs into one table (models x tasks, mean ± std over seeds, the paper's numbers beside)."""
+    from lrbench import report as reporting
+
+    result = reporting.build(list(runs), out, plots=not no_plots)
+    click.echo(result.table, nl=False)
+    for path in reporting.write(result):
+        click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", default="parquet",
               help="parquet: the Hugging Face Hub's layout, with README configs and croissant.json.")
