@@ -31,6 +31,7 @@ from lrbench.storage import atomic_write_bytes
 MAX_PANELS = 8  # target channels drawn, one panel each; beyond it the title says which are
 MAX_ROWS = 32  # channels of an input group drawn as the rows of one heat map (likewise)
 TOKENS_SHOWN, TOKENS_PER_ROW = 256, 32
+LONG = 1024  # a series longer than this is drawn as a band (see _line)
 MIN_SIDE = 512  # an image picture is enlarged by a whole factor until it is at least this tall
 INPUT, TARGET, MARK, UNSCORED = "#1f5fa8", "#d9730d", "#c0392b", "#ececec"
 
@@ -228,11 +229,17 @@ def _style(ax, title: str) -> None:
         ax.grid(True, color="#dddddd", linewidth=0.5)
 
 
+def _line(n: int) -> dict:
+    """A series of n points: smooth when short; thin and not anti-aliased when long, where it is a
+    dense band either way and anti-aliasing would make the PNG several times larger."""
+    return dict(linewidth=0.8) if n <= LONG else dict(linewidth=0.6, antialiased=False)
+
+
 def _input_panel(ax, g: ChannelGroup, cols: np.ndarray, marks) -> None:
     """One channel as a line, several as a heat map (a row per channel, its first MAX_ROWS); each
     marker group as thin lines across the panel at its positions, with the values there as dots."""
     if cols.shape[1] == 1:
-        ax.plot(np.arange(len(cols)), cols[:, 0], color=INPUT, linewidth=0.8 if len(cols) <= 1024 else 0.5)
+        ax.plot(np.arange(len(cols)), cols[:, 0], color=INPUT, **_line(len(cols)))
         for name, where in marks:
             ax.plot(where, cols[where, 0], "o", color=MARK, markersize=3.5, label=f"value where {name}")
         title = g.name
@@ -250,9 +257,12 @@ def _input_panel(ax, g: ChannelGroup, cols: np.ndarray, marks) -> None:
 def _heat_map(ax, g: ChannelGroup, cols: np.ndarray) -> str:
     """Channels as rows of colour, blue (negative) to red (positive); returns the panel's title. (No
     colour bar: it would narrow this panel and break the shared position axis.)"""
+    from matplotlib import colormaps
+
     k = min(cols.shape[1], MAX_ROWS)
+    heat = colormaps["RdBu_r"].resampled(11)  # 11 shades, readable (and a long map stays a small PNG)
     bound = float(np.abs(cols[:, :k]).max()) or 1.0
-    ax.imshow(cols[:, :k].T, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest",
+    ax.imshow(cols[:, :k].T, aspect="auto", cmap=heat, vmin=-bound, vmax=bound, interpolation="nearest",
               extent=(-0.5, len(cols) - 0.5, k - 0.5, -0.5))
     ax.set_yticks(range(k) if k <= 8 else range(0, k, max(1, k // 8)))
     ax.set_ylabel("channel", fontsize=8)
@@ -265,7 +275,7 @@ def _target_panel(ax, name: str, col: np.ndarray, first: int) -> None:
     pos = np.arange(first, first + len(col))
     gaps = np.isnan(col).any()  # unscored positions inside (a ragged field's pad): dots, or lone values vanish
     style = dict(marker="o", markersize=3) if len(col) <= 64 else dict(marker=".", markersize=2) if gaps else {}
-    ax.plot(pos, col, color=TARGET, linewidth=0.8 if len(col) <= 1024 else 0.5, **style)
+    ax.plot(pos, col, color=TARGET, **_line(len(col)), **style)
     if first > 0:
         ax.axvspan(-0.5, first - 0.5, color=UNSCORED, zorder=0)
         name += f"  (scores positions {first}..{first + len(col) - 1}; none before)"
