@@ -217,10 +217,11 @@ def no_matplotlib(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
 
 
-def test_without_matplotlib_a_plot_is_one_line_and_exit_1(no_matplotlib, tmp_path, capsys):
+@pytest.mark.parametrize("name,args", [("shift", ["--length", "32"]), PICTURES[-2]])
+def test_without_matplotlib_a_plot_is_one_line_and_exit_1(name, args, no_matplotlib, tmp_path, capsys):
     png = tmp_path / "p.png"
     png.write_bytes(b"earlier")
-    code, out, err = run_main(["show", "shift", "--length", "32", "-o", png], capsys)
+    code, out, err = run_main(["show", name, *args, "-o", png], capsys)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("lrbench: error: ")
     assert "needs matplotlib: pip install 'lrbench-synth[plot]'" in err
