@@ -48,6 +48,7 @@ FIRST_BATCH, MAX_BATCH = 64, 1 << 16  # candidate trees per batch: doubles after
 POOL = 8192  # children counts drawn at a time while growing candidates
 
 TOKEN_NAMES = ("<pad>",) + tuple(str(v) for v in range(10)) + tuple("[" + op for op in OPS) + ("]",)
+TOKEN_KINDS = ("pad",) + ("digit",) * 10 + ("operator",) * len(OPS) + ("close",)  # colours in `show -o`
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> None:

@@ -1035,6 +1035,10 @@ def describe(sample: dict[str, np.ndarray], cfg: PathfinderConfig | None = None,
 
 
 LABEL_COLOURS = np.array([[0, 0, 0], [230, 159, 0], [86, 180, 233]], dtype=np.float64)  # 0, 1, 2
+LEGEND = tuple((name, tuple(int(v) for v in LABEL_COLOURS[k])) for k, name in (
+    (2, "2: the main path with a circle at both ends"), (1, "1: the other main path"))) + (
+    ("0: background, the image at 30 %", (77, 77, 77)),)  # the colours of `picture`, named in `show -o`
+PANELS = ("inputs: the image", "targets: the labels in colour")  # `picture`'s halves, titled in `show -o`
 
 
 def picture(sample: dict[str, np.ndarray], cfg: PathfinderConfig | None = None) -> np.ndarray:

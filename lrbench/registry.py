@@ -120,6 +120,21 @@ class Hints:
 
 
 @dataclass(frozen=True)
+class ChannelGroup:
+    """Consecutive channels of a signal field that belong together, for ``show``: ``name`` (e.g.
+    "q (query)"), ``width`` channels, and a ``role``: "value" (drawn as lines), "marker" (0/1 flags
+    that pick out positions, drawn across every panel), "position" (a positional encoding, which
+    pictures leave out)."""
+
+    name: str
+    width: int = 1
+    role: str = "value"  # one of ROLES
+
+
+ROLES = ("value", "marker", "position")
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything lrbench knows about a task; the generator itself stays pure.
 
@@ -155,6 +170,12 @@ class TaskSpec:
     digest: bool = False  # store a per-sample digest and check that no sample is in two splits
     describe: Callable[[Sample, Any], str] | None = None  # text view for `lrbench show`
     picture: Callable[[Sample, Any], np.ndarray] | None = None  # RGB uint8 view for `show -o`
+    panels: tuple[str, ...] = ()  # the titles of `picture`'s equal-width panels, left to right
+    legend: tuple[tuple[str, tuple[int, int, int]], ...] = ()  # (name, RGB) of the colours `picture` uses
+    channels: Callable[[Any], dict[str, tuple[ChannelGroup, ...]]] | None = None  # cfg -> the channel
+    # groups of "inputs" and "targets" of a signal task, which `show` names and draws (default: one per channel)
+    token_names: tuple[str, ...] | None = None  # view "tokens": the name of each id, for `show`
+    token_kinds: tuple[str, ...] | None = None  # ... and its kind ("digit", "operator"), which sets its colour
     summary: str = ""
 
     @property
@@ -213,16 +234,41 @@ def _solve_fixed_matrix(rng, c):
     return atomic.haar_orthogonal(rng, atomic.solve_size(c.length))
 
 
+POSITION = ChannelGroup("cos, sin of the position", 2, "position")  # every atomic input ends with them
+
+
+def _x_channels(c):
+    return {"inputs": (ChannelGroup("x"), POSITION), "targets": (ChannelGroup("y"),)}
+
+
+def _shift_channels(c):
+    shifts = atomic.shift_offsets(c.length, c.num_shifts)
+    return {"inputs": (ChannelGroup("x"), POSITION),
+            "targets": tuple(ChannelGroup(f"y[:, {j}]: x shifted by {s}") for j, s in enumerate(shifts))}
+
+
+def _select_channels(c):
+    return {"inputs": (ChannelGroup("x"), ChannelGroup("marked", role="marker"), POSITION),
+            "targets": (ChannelGroup("y: the marked x, in order"),)}
+
+
+def _mips_channels(c):
+    return {"inputs": (ChannelGroup("q (queries)", c.dim), ChannelGroup("k (keys)", c.dim),
+                       ChannelGroup("v (values)", c.dim), POSITION),
+            "targets": (ChannelGroup("y: v of the best key so far", c.dim),)}
+
+
 def _length_label(name: str, cfg) -> str:
     return f"{name}-L{cfg.length}"
 
 
-def _atomic(name: str, task_id: int, config: type, generate, features, summary: str, fixed=None) -> TaskSpec:
+def _atomic(name: str, task_id: int, config: type, generate, features, summary: str, fixed=None,
+            channels=_x_channels) -> TaskSpec:
     return TaskSpec(
         name=name, id=task_id, config=config, generate=generate, features=features, kind="regression",
         metrics=("r2",), view="signal", default_splits=dict(ATOMIC_SPLITS), finite_splits=("val", "test"),
         dir_label=functools.partial(_length_label, name), tiny={"length": 32}, size=LENGTH, fixed=fixed,
-        summary=summary,
+        channels=channels, summary=summary,
     )
 
 
@@ -278,7 +324,7 @@ def _lra_listops_label(cfg) -> str:
 
 BUILTIN = [
     _atomic("shift", 1, atomic.ShiftConfig, atomic.shift, _shift_features,
-            "C uniformly spaced right shifts of the input"),
+            "C uniformly spaced right shifts of the input", channels=_shift_channels),
     _atomic("cumsum", 2, atomic.AtomicConfig, atomic.cumsum, _running_features,
             "running sum scaled by (i+1)^-1/2"),
     _atomic("cummax", 3, atomic.AtomicConfig, atomic.cummax, _same_length_features, "running maximum"),
@@ -287,11 +333,12 @@ BUILTIN = [
     _atomic("sort", 5, atomic.AtomicConfig, atomic.sort, _padded_features,
             "the input sorted by distance to its first element"),
     _atomic("select", 6, atomic.SelectConfig, atomic.select, _select_features,
-            "copy the M marked values, positions vary per sample"),
+            "copy the M marked values, positions vary per sample", channels=_select_channels),
     _atomic("select-fixed", 7, atomic.SelectConfig, atomic.select_fixed, _select_features,
-            "copy the M marked values, positions fixed by the seed", fixed=atomic.select_positions),
+            "copy the M marked values, positions fixed by the seed", fixed=atomic.select_positions,
+            channels=_select_channels),
     _atomic("mips", 8, atomic.MipsConfig, atomic.mips, _mips_features,
-            "value of the key with maximum inner product with each query, causally"),
+            "value of the key with maximum inner product with each query, causally", channels=_mips_channels),
     _atomic("context-shift", 9, atomic.AtomicConfig, atomic.context_shift, _same_length_features,
             "shift by an amount announced in the input"),
     _atomic("solve", 10, atomic.AtomicConfig, atomic.solve, _solve_features,
@@ -307,6 +354,7 @@ BUILTIN = [
         hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=False),
                     quick=dict(LISTOPS_QUICK)),
         digest=True, describe=listops.describe,
+        token_names=listops.TOKEN_NAMES, token_kinds=listops.TOKEN_KINDS,
         summary="tag every ']' of a long bracketed MIN/MAX/MED/SM expression with its sub-expression's value",
     ),
     TaskSpec(
@@ -316,7 +364,8 @@ BUILTIN = [
         default_splits=dict(HIGHER_SPLITS), finite_splits=("train", "val", "test"), dir_label=_pathfinder_label,
         tiny={"size": 128},
         hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 128}),
-        picture=pathfinder.picture, describe=pathfinder.describe,
+        picture=pathfinder.picture, describe=pathfinder.describe, panels=pathfinder.PANELS,
+        legend=pathfinder.LEGEND,
         summary="label each pixel: on the main path with circles at both ends (2), on another main path (1), else 0",
     ),
     TaskSpec(
@@ -326,7 +375,7 @@ BUILTIN = [
         default_splits=dict(LRA_PATHFINDER_SPLITS), finite_splits=("train", "val", "test"),
         dir_label=_lra_pathfinder_label, tiny={"size": 32},
         hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 32}),
-        picture=pathfinder.picture_lra, describe=pathfinder.describe_lra,
+        picture=pathfinder.picture_lra, describe=pathfinder.describe_lra, panels=("inputs: the image",),
         summary="LRA Pathfinder / Path-X: are the two circles joined by one dashed path? (1 joined, 0 apart)",
     ),
     TaskSpec(
@@ -338,6 +387,7 @@ BUILTIN = [
         hints=Hints(block=dict(glu=True, prenorm=False, bidirectional=True),
                     quick=dict(LISTOPS_QUICK)),
         digest=True, describe=listops.describe_lra,
+        token_names=listops.TOKEN_NAMES, token_kinds=listops.TOKEN_KINDS,
         summary="LRA ListOps: the value (0-9) of a 500-2000 token MIN/MAX/MED/SM expression",
     ),
 ]
@@ -396,7 +446,24 @@ def _check_spec(spec: TaskSpec) -> None:
     need(spec.size is None or spec.size.name in {f.name for f in dataclasses.fields(spec.config)},
          "its size parameter must be a field of its config")
     need(spec.size is None or spec.size.flag.startswith("--"), "its size flag must start with --")
-    build_config(spec, spec.tiny)  # raises ValueError naming a bad tiny parameter
+    cfg = build_config(spec, spec.tiny)  # raises ValueError naming a bad tiny parameter
+    for names in (spec.token_names, spec.token_kinds):
+        need(names is None or (spec.vocab_size is not None and len(names) == spec.vocab_size),
+             "token_names and token_kinds need one entry per token id (vocab_size)")
+    if spec.channels is not None:
+        _check_channels(spec, cfg, need)
+
+
+def _check_channels(spec: TaskSpec, cfg, need) -> None:
+    """The channel groups of each field cover its channels exactly, each with a known role."""
+    features, groups = spec.features(cfg), spec.channels(cfg)
+    for key, field_groups in groups.items():
+        need(key in features, f"channels names a field it does not have: {key!r}")
+        need(all(g.role in ROLES and g.width >= 1 for g in field_groups),
+             f"each channel group has a width >= 1 and a role among {', '.join(ROLES)}")
+        width = sum(g.width for g in field_groups)
+        need(width == features[key].shape[-1], f"the channel groups of {key} cover {width} channels, "
+             f"not its {features[key].shape[-1]}")
 
 
 def list_tasks() -> list[str]:
