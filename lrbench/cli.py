@@ -336,7 +336,8 @@ class ModelOption(click.Option):
 @cli.command()
 @click.option("--model", cls=ModelOption, required=True, metavar="NAME")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
-              help="Task to run (repeatable) [default: the preset's suite of registered tasks].")
+              help="Task to run, or one run of the preset by its label, e.g. pathfinder-32 "
+                   "(repeatable) [default: the preset's suite of registered tasks].")
 @click.option("--preset", default=None, metavar="NAME",
               help=f"{', '.join(list(PRESETS)[:-1])} or {list(PRESETS)[-1]} [default: paper on CUDA, quick otherwise].")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda when present].")

@@ -418,6 +418,21 @@ def test_numpy_integers_plan_an_evaluation():
     assert job.setting.train.steps == 3 and job.data_seed == 1
 
 
+def test_a_run_label_picks_one_of_a_tasks_runs():
+    """`--task pathfinder` is every Pathfinder run of the preset; `pathfinder-32` the one at 32."""
+    from lrbench.evaluate import plan
+
+    lra = get_preset("lra")
+    sizes = lambda jobs: [(j.task.name, j.task.config.size) for j in jobs]  # noqa: E731
+    assert sizes(plan("s4d", ["pathfinder"], lra)) == [("pathfinder", 32), ("pathfinder", 128)]
+    assert sizes(plan("s4d", ["pathfinder-128"], lra)) == [("pathfinder", 128)]
+    assert sizes(plan("s4d", ["pathfinder-32", "pathfinder"], lra)) == [("pathfinder", 32), ("pathfinder", 128)]
+    (job,) = plan("dlr", ["shift-L512"], get_preset("quick"))  # the length quick sets, not the default
+    assert job.task.config.length == 512
+    with pytest.raises(LrbenchError, match="or one of preset quick's runs: shift-L512, .*pathfinder-32"):
+        plan("dlr", ["shift-L4096"], get_preset("quick"))
+
+
 def test_missing_torch_is_one_line_naming_the_extra(tmp_path):
     code = ("import sys; sys.modules['torch'] = None\n"
             "from lrbench.cli import main\n"

@@ -22,7 +22,7 @@ import numpy as np
 from lrbench.dataset import Dataset, open_dataset
 from lrbench.errors import RUNTIME, LrbenchError
 from lrbench.presets import Preset, Setting
-from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
+from lrbench.registry import REGISTRY, Task, build_config, canonical_name, config_dict, get_task
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
 SPLITS = ("train", "val", "test")
@@ -216,7 +216,7 @@ def plan(model, tasks: list[str] | None, preset: Preset, seed: int = 0, data: Pa
     seed, steps = _check_numbers(data, seed, steps)
     opened: dict[Path, Dataset] = {}  # each dataset directory is opened once
     jobs = [_job(spec, name, params, preset, seed, steps, data, opened, overrides or {})
-            for name, params in _entries(preset, tasks, data, opened)]
+            for name, params in _entries(preset, tasks, data, opened, spec.name)]
     if not jobs:
         raise LrbenchError(f"preset {preset.name} has no task registered here")
     return jobs
@@ -238,19 +238,36 @@ def _open(path: Path, opened: dict[Path, Dataset]) -> Dataset:
     return opened[path]
 
 
-def _entries(preset: Preset, tasks: list[str] | None, data: Path | None, opened) -> list[tuple[str, dict]]:
+def _entries(preset: Preset, tasks: list[str] | None, data: Path | None, opened,
+             model: str) -> list[tuple[str, dict]]:
     """(task, parameters) of every job: the named tasks' runs in the preset, else its suite (or the
     one dataset's task when `data` is a dataset)."""
     if tasks:
-        try:
-            names = list(dict.fromkeys(canonical_name(t) for t in tasks))
-        except ValueError as exc:
-            raise LrbenchError(str(exc)) from None
-        return [(name, params) for name in names for params in preset.entries(name)]
+        chosen = [entry for t in tasks for entry in _named_entries(preset, t, model)]
+        return [entry for i, entry in enumerate(chosen) if entry not in chosen[:i]]
     if data is not None and (data / "manifest.json").exists():  # one dataset: run its task only
         name = _open(data, opened).task.name
         return [(name, params) for params in preset.entries(name)]
     return [(name, params) for name, params in preset.suite if name in REGISTRY]
+
+
+def _named_entries(preset: Preset, name: str, model: str) -> list[tuple[str, dict]]:
+    """A task's runs in the preset, or the one run a job label names (`pathfinder-32`, `shift-L512`)."""
+    try:
+        task = canonical_name(name)
+        return [(task, params) for params in preset.entries(task)]
+    except ValueError as exc:
+        labels = {_run_label(preset, task, params, model): (task, params)
+                  for task, params in preset.suite if task in REGISTRY}
+        if name in labels:
+            return [labels[name]]
+        raise LrbenchError(f"{exc}; or one of preset {preset.name}'s runs: {', '.join(labels)}") from None
+
+
+def _run_label(preset: Preset, task: str, params: dict, model: str) -> str:
+    """The dataset label of the task a preset's run trains on (its sizes as the preset sets them)."""
+    spec = REGISTRY[task]
+    return spec.dir_label(build_config(spec, preset.setting(task, params, model).task_params))
 
 
 def _job(spec: ModelSpec, name: str, params: dict, preset: Preset, seed: int, steps: int | None,
