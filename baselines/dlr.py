@@ -133,10 +133,15 @@ def vandermonde(log_lam, W, L, chunk=None):
     """Kernel K [S, H, L] (complex) = Σ_n W_n λ_n^l, chunked over l; see `_Vandermonde`.
 
     `chunk` (positions per chunk) bounds memory at a few blocks of S·Hz·N·chunk
-    complex numbers; None picks it so that a block holds BLOCK_ELEMENTS.
+    complex numbers; None picks it so that a block holds BLOCK_ELEMENTS. With λ per
+    channel (Hz = H: DSS, S4D) the tables of powers cost as much as the matmuls, Hz·N·(C + G)
+    transcendentals with G = C, so None also caps C near √L, where C + L/C is least (one
+    S4D layer at L = 1024 and H = 32: 10× faster than C = L; benchmarks/bench_models.py).
     """
     if chunk is None:
         chunk = max(MIN_CHUNK, BLOCK_ELEMENTS // log_lam.numel())
+        if log_lam.shape[1] > 1:
+            chunk = min(chunk, max(MIN_CHUNK, 1 << round(math.log2(math.sqrt(L)))))
     return _Vandermonde.apply(log_lam, W, L, chunk)
 
 

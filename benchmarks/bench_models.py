@@ -144,16 +144,16 @@ def fmt_bytes(b):
     return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.1f} MiB"
 
 
-def table(title, lengths, res, key, fmt):
+def table(title, lengths, res, key, fmt, models):
     """A Markdown table. Rows: lengths; DLR absolute, every other model as a multiple of DLR."""
-    w = [max(9, len(n)) for n in MODELS[1:]]
+    w = [max(9, len(n)) for n in models[1:]]
     print(f"\n{title}\n")
-    print(f"| {'L':>5} | {'dlr':>10} | " + " | ".join(f"{n:>{k}}" for n, k in zip(MODELS[1:], w)) + " |")
+    print(f"| {'L':>5} | {'dlr':>10} | " + " | ".join(f"{n:>{k}}" for n, k in zip(models[1:], w)) + " |")
     print(f"| {'-' * 4}: | {'-' * 9}: | " + " | ".join("-" * (k - 1) + ":" for k in w) + " |")
     for lg in lengths:
         ref = res[("dlr", lg)]
         cells = [fmt(ref[key]) if "error" not in ref else ref["error"]]
-        for n in MODELS[1:]:
+        for n in models[1:]:
             r = res[(n, lg)]
             if "error" in r:
                 cells.append(r["error"])
@@ -175,6 +175,7 @@ def main():
                     help="timed runs per cell (cuda 5; cpu 3 up to 2^12, 2 up to 2^14, then 1)")
     ap.add_argument("--attention-max", type=int, default=None, help="largest log2 L for attention")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    ap.add_argument("--models", default=None, help="comma-separated baselines [default: all]; dlr is always run")
     ap.add_argument("--job", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -195,6 +196,10 @@ def main():
                else list(range(10, 21 if cuda else 17)))
     reps_at = lambda lg: a.reps or (5 if cuda else 3 if lg <= 12 else 2 if lg <= 14 else 1)
     att_max = a.attention_max or (18 if cuda else 14)
+    models = ["dlr"] + [n for n in (a.models.split(",") if a.models else MODELS) if n != "dlr"]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        sys.exit(f"--models: unknown {', '.join(unknown)}; valid: {', '.join(MODELS)}")
     threads = torch.get_num_threads()
     H, N = a.width, a.state
     dev = torch.cuda.get_device_name() if cuda else f"CPU, {threads} threads"
@@ -204,7 +209,7 @@ def main():
           + " (attention keeps the whole past)")
     res, methods = {}, set()
     for lg in lengths:
-        for n in MODELS:
+        for n in models:
             if n == "attention" and lg > att_max:
                 res[(n, lg)] = {"error": "skipped"}
                 continue
@@ -220,13 +225,13 @@ def main():
             res[(n, lg)] = r
         print(f"# 2^{lg}: " + ", ".join(
             f"{n} {res[(n, lg)]['seconds']:.3f}s" if "error" not in res[(n, lg)] else f"{n} {res[(n, lg)]['error']}"
-            for n in MODELS), flush=True)
+            for n in models), flush=True)
     table("forward+backward time: DLR in seconds, the others as × DLR", lengths, res, "seconds",
-          lambda s: f"{s:.3f} s")
+          lambda s: f"{s:.3f} s", models)
     how = ("torch.cuda.max_memory_allocated" if cuda else
            "peak RSS of the step over the RSS before it, fresh process per cell: "
            + ", ".join(sorted(m for m in methods if m)))
-    table(f"peak memory ({how}): DLR in MiB, the others as × DLR", lengths, res, "peak", fmt_bytes)
+    table(f"peak memory ({how}): DLR in MiB, the others as × DLR", lengths, res, "peak", fmt_bytes, models)
 
 
 if __name__ == "__main__":

@@ -159,11 +159,11 @@ def figure4_kernel(log_lam, W, L):
     return torch.einsum("shn,shnl->shl", W, P.expand(W.shape[0], W.shape[1], -1, -1))
 
 
-@pytest.mark.parametrize("Hz", [1, 3])
-@pytest.mark.parametrize("chunk", [1, 3, 7, 16, 50, 64])
-def test_chunked_kernel_and_gradients_equal_unchunked(chunk, Hz):
+@pytest.mark.parametrize("Hz,L", [(1, 50), (3, 50), (3, 1400)])  # 1400 with λ per channel: two groups
+@pytest.mark.parametrize("chunk", [None, 1, 3, 7, 16, 50, 64])
+def test_chunked_kernel_and_gradients_equal_unchunked(chunk, Hz, L):
     rng = seed(6)
-    S, H, N, L = 2, 3, 5, 50
+    S, H, N = 2, 3, 5
     a = -rng.uniform(0.001, 0.3, (S, Hz, N)) + 1j * rng.uniform(0, 7, (S, Hz, N))
     w = rng.normal(size=(S, H, N)) + 1j * rng.normal(size=(S, H, N))
     g = torch.from_numpy(rng.normal(size=(S, H, L)))  # fixed upstream weights, real and imag
