@@ -315,3 +315,20 @@ def test_lra_preset_transcribes_s4s_settings():
     assert preset.setting("pathfinder", {"size": 32}, "attention").paper == pytest.approx(0.714)  # LRA's Transformer
     with pytest.raises(ValueError, match="preset lra has no setting for task pathfinder at pathfinder-64"):
         preset.setting("pathfinder", {"size": 64}, "dlr")
+
+
+def test_lra_results_name_every_published_accuracy():
+    """results.md puts the S4, S5 and LRU papers' accuracies (and LRA's Transformer's) beside ours:
+    S4's updated table 59.60 / 94.20 / 96.35, S5's Table 1 62.15 / 95.33 / 98.58, LRU's Table 3
+    60.2 / 95.1 / 94.2, LRA's Transformer 36.37 / 71.40 (it fails Path-X)."""
+    preset = get_preset("lra")
+    published = {("listops", ()): ["S4 0.596", "S5 0.622", "LRU 0.602", "Transformer 0.364"],
+                 ("pathfinder", (("size", 32),)): ["S4 0.942", "S5 0.953", "LRU 0.951", "Transformer 0.714"],
+                 ("pathfinder", (("size", 128),)): ["S4 0.964", "S5 0.986", "LRU 0.942"]}
+    for (task, params), names in published.items():
+        for model in ("s4d", "lru", "attention"):
+            source = preset.setting(task, dict(params), model).paper_source
+            assert all(name in source for name in names), (task, model, source)
+    cell = preset.setting("listops", {}, "lru")
+    assert cell.paper == pytest.approx(0.602) and cell.paper_source.startswith("LRU (Orvieto et al. 2023")
+    assert "reference" in preset.setting("listops", {}, "s4d").paper_source  # S4's, for a model without its own
