@@ -83,3 +83,18 @@ def test_gpu_cells_fill_in_from_stored_runs_at_full_length(tmp_path):
     assert rows[("dlr", "solve")][4] == "–" and "stopped at 100 steps" in rows[("dlr", "solve")][7]
     for cell in [("dlr", "reverse"), ("dlr", "select-fixed"), ("attention", "select"), ("attention", "mips")]:
         assert rows[cell][4] == "–" and rows[cell][7].startswith("not yet run")
+
+
+def test_lra_report_is_the_stored_runs():
+    """results/lra/report.md is `lrbench report results/lra` today, and shows each run's test accuracy
+    and the published one beside it."""
+    from lrbench.report import build
+
+    lra = RESULTS / "lra"
+    stored = (lra / "report.md").read_text()
+    assert build([lra], plots=False).table == stored
+    rows = [json.loads(p.read_text())["rows"][0] for p in sorted(lra.glob("*/results.json"))]
+    assert {r["task"] for r in rows} == {"listops", "pathfinder"}
+    lines = {line.split("|")[1].strip(): line for line in stored.splitlines() if line.startswith("| ")}
+    for r in rows:
+        assert f"{r['test']:.3f} (1" in lines[r["task"]] and f"{r['paper']:.3f}" in lines[r["task"]]
