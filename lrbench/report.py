@@ -36,7 +36,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lrbench.errors import RUNTIME, LrbenchError
+from lrbench.errors import LrbenchError
+from lrbench.figures import figure
 from lrbench.evaluate.summary import config_label, summarize
 from lrbench.storage import atomic_write_bytes
 
@@ -244,18 +245,6 @@ def curve_names(dirs: list[Path]) -> list[str]:
 # figures
 
 
-def _figure(**kwargs):
-    """A matplotlib Figure on the Agg canvas; LrbenchError (1) naming the extra when matplotlib is missing."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise LrbenchError(PLOT_HINT, RUNTIME) from None
-    fig = Figure(layout="constrained", **kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _colors(n: int) -> list:
     """n distinguishable colours: matplotlib's default cycle, tab20 past 10, a sampled map past 20."""
     if n <= 10:
@@ -270,7 +259,7 @@ def comparison_figure(cells: list[dict]):
     """Grouped bars: one group per (task, config), one bar per model at its mean with the std as error
     bar (none for a single seed); the paper's numbers as black diamonds on the bars they belong to."""
     g = grid(cells)
-    fig = _figure(figsize=(max(7.0, 2.5 + 0.4 * len(g.lines) * (len(g.columns) + 1)), 4.5))
+    fig = figure(PLOT_HINT, figsize=(max(7.0, 2.5 + 0.4 * len(g.lines) * (len(g.columns) + 1)), 4.5))
     ax = fig.subplots()
     width, colors = 0.8 / len(g.columns), _colors(len(g.columns))
     paper_x, paper_y = [], []
@@ -297,8 +286,8 @@ def comparison_figure(cells: list[dict]):
 
 def curves_figure(name: str, curves: list[Curve]):
     """A run's learning curves: training loss (log scale) and validation metric against step, a line per job."""
-    fig = _figure(figsize=(11, 4.2))
-    from matplotlib.ticker import MaxNLocator  # matplotlib is there: _figure checked
+    fig = figure(PLOT_HINT, figsize=(11, 4.2))
+    from matplotlib.ticker import MaxNLocator  # matplotlib is there: figure checked
     loss_ax, val_ax = fig.subplots(1, 2)
     for c, color in zip(curves, _colors(len(curves))):
         positive = [(s, v) for s, v in zip(c.steps, c.losses) if v is not None and math.isfinite(v) and v > 0]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from lrbench.errors import RUNTIME, LrbenchError
+from lrbench.figures import figure
 from lrbench.registry import ChannelGroup
 from lrbench.storage import atomic_write_bytes
 
@@ -143,17 +143,9 @@ def png_bytes(task, sample: dict[str, np.ndarray]) -> bytes:
 
 
 def _figure(task, width: float, height: float):
-    """An empty matplotlib figure on the Agg canvas (no pyplot, no global state); matplotlib is
-    imported here, when a plot is drawn, and its absence is a one-line error."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise LrbenchError(f"show -o draws {task.name} as a plot and needs matplotlib: "
-                           "pip install 'lrbench-synth[plot]'", RUNTIME) from None
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    """An empty figure to draw `task` on; without matplotlib, a one-line error naming the extra."""
+    return figure(f"show -o draws {task.name} as a plot and needs matplotlib: pip install 'lrbench-synth[plot]'",
+                  figsize=(width, height), dpi=100)
 
 
 # -- signal tasks: one panel per input group and per target channel --------------------------------

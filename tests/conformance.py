@@ -34,6 +34,16 @@ def run_main(args, capsys) -> tuple[int, str, str]:
     return info.value.code, out, err
 
 
+def one_line_error(code, out, err, want_code, *fragments):
+    """A CLI failure: exit code `want_code`, one `lrbench: error:` line holding every fragment."""
+    assert code == want_code, (code, out, err)
+    lines = [line for line in err.strip().splitlines() if "samples/s" not in line]  # progress lines
+    assert len(lines) == 1 and lines[0].startswith("lrbench: error:"), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
 def tiny_task(name: str):
     return lrbench.get_task(name, **lrbench.get_task(name).tiny)
 

@@ -11,16 +11,8 @@ import time
 import pytest
 
 import lrbench
+from conformance import one_line_error
 from lrbench.storage import sha256_file
-
-
-def one_line_error(code, out, err, want_code, *fragments):
-    assert code == want_code, (code, out, err)
-    lines = [line for line in err.strip().splitlines() if "samples/s" not in line]  # progress lines
-    assert len(lines) == 1 and lines[0].startswith("lrbench: error:"), err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.mark.parametrize("args,fragments", [

@@ -40,6 +40,7 @@ import numpy as np
 import pytest
 
 import lrbench
+from conformance import one_line_error
 from lrbench.cli import main
 from lrbench.generate import generate
 from lrbench.errors import LrbenchError
@@ -91,14 +92,6 @@ def run(capsys):
         out = capsys.readouterr()
         return exc.value.code, out.out, out.err
     return call
-
-
-def one_line(code, out, err, want_code, *fragments):
-    assert code == want_code, (code, out, err)
-    lines = [line for line in err.strip().splitlines() if "samples/s" not in line]  # progress lines
-    assert len(lines) == 1 and lines[0].startswith("lrbench: error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 def shards(directory):
@@ -183,7 +176,7 @@ DELETIONS = {
 @pytest.mark.parametrize("name,damage,says", CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
 def test_verify_names_the_damaged_shard(dataset, run, name, damage, says):
     damage(dataset / VAL1)
-    one_line(*run("verify", dataset), 3, VAL1, says)
+    one_line_error(*run("verify", dataset), 3, VAL1, says)
 
 
 @pytest.mark.parametrize("deleted", list(DELETIONS))
@@ -270,10 +263,10 @@ def test_hostile_hdf5_constructs_are_refused(dataset, run, name, plant, says):
     seal(dataset, VAL0)
     with h5py.File(dataset / VAL0, "r") as f:
         assert (f["inputs"][0] == 7.0).all(), "the construct does read outside bytes"
-    one_line(*run("verify", dataset), 3, VAL0, says)
+    one_line_error(*run("verify", dataset), 3, VAL0, says)
     with pytest.raises(LrbenchError, match=says):
         lrbench.open_dataset(dataset)["val"][0]
-    one_line(*run("show", dataset, "--split", "val", "--index", "3"), 2, VAL0, says)
+    one_line_error(*run("show", dataset, "--split", "val", "--index", "3"), 2, VAL0, says)
 
 
 def copy_outside(directory):
@@ -290,17 +283,17 @@ def test_shard_names_that_leave_the_directory_are_refused(dataset, run, where):
     manifest["splits"]["val"]["shards"][0]["file"] = str(outside) if where == "absolute" else f"../../elsewhere/{VAL0}"
     write_manifest(dataset, manifest)
     (dataset / VAL0).unlink()
-    one_line(*run("verify", dataset), 3, "plain file name")
+    one_line_error(*run("verify", dataset), 3, "plain file name")
     with pytest.raises(LrbenchError, match="plain file name"):
         lrbench.open_dataset(dataset)
-    one_line(*run("show", dataset, "--split", "val"), 2, "plain file name")
+    one_line_error(*run("show", dataset, "--split", "val"), 2, "plain file name")
 
 
 def test_a_symlinked_shard_is_refused(dataset, run):
     outside = copy_outside(dataset)
     (dataset / VAL0).unlink()
     (dataset / VAL0).symlink_to(outside)
-    one_line(*run("verify", dataset), 3, VAL0, "symbolic link")
+    one_line_error(*run("verify", dataset), 3, VAL0, "symbolic link")
     with pytest.raises(LrbenchError, match="symbolic link"):
         lrbench.open_dataset(dataset)["val"][0]
 
@@ -313,7 +306,7 @@ def test_a_symlinked_lock_is_refused_and_its_target_left_alone(tmp_path, run):
     directory = tmp_path / "data" / NAME
     directory.mkdir(parents=True)
     (directory / ".lock").symlink_to(victim)
-    one_line(*run(*GENERATE, "--out", tmp_path / "data"), 2, ".lock", "symbolic link")
+    one_line_error(*run(*GENERATE, "--out", tmp_path / "data"), 2, ".lock", "symbolic link")
     assert victim.read_text() == "precious" and shards(directory) == []
 
 
@@ -322,7 +315,7 @@ def test_a_dangling_shard_lock_link_is_refused(tmp_path, run):
     directory.mkdir(parents=True)
     target = tmp_path / "created-through-the-link"
     (directory / f".{VAL0}.lock").symlink_to(target)
-    one_line(*run(*GENERATE, "--shards", "0/2", "--out", tmp_path / "data"), 2, f".{VAL0}.lock", "symbolic link")
+    one_line_error(*run(*GENERATE, "--shards", "0/2", "--out", tmp_path / "data"), 2, f".{VAL0}.lock", "symbolic link")
     assert not target.exists() and shards(directory) == []
 
 
@@ -366,7 +359,7 @@ def test_shard_attributes_are_checked_when_a_shard_is_opened(dataset, run, key, 
     seal(dataset, VAL1)
     with pytest.raises(LrbenchError, match=f"{VAL1}: attribute {key}"):
         lrbench.open_dataset(dataset)["val"][12]
-    one_line(*run("verify", dataset), 3, VAL1, f"attribute {key}")
+    one_line_error(*run("verify", dataset), 3, VAL1, f"attribute {key}")
 
 
 def test_a_shard_of_another_dataset_is_refused(dataset, tmp_path):
@@ -448,12 +441,12 @@ def test_malformed_manifests_are_one_line_errors(dataset, run, tmp_path, name, m
     manifest = read_manifest(dataset)
     mutate(manifest)
     write_manifest(dataset, manifest)
-    one_line(*run("verify", dataset), 3, says)
+    one_line_error(*run("verify", dataset), 3, says)
     with pytest.raises(LrbenchError, match="manifest.json"):
         lrbench.open_dataset(dataset)
-    one_line(*run("show", dataset, "--split", "test", "--index", "15"), 2, says)
+    one_line_error(*run("show", dataset, "--split", "test", "--index", "15"), 2, says)
     np.save(tmp_path / "zeros.npy", np.zeros((20, LENGTH, 1), np.float32))
-    one_line(*run("score", dataset, "--predictions", tmp_path / "zeros.npy"), 2, says)
+    one_line_error(*run("score", dataset, "--predictions", tmp_path / "zeros.npy"), 2, says)
 
 
 def test_evaluate_refuses_a_dataset_whose_shards_leave_a_gap(dataset, run):
@@ -461,18 +454,18 @@ def test_evaluate_refuses_a_dataset_whose_shards_leave_a_gap(dataset, run):
     manifest = read_manifest(dataset)
     gap(manifest)
     write_manifest(dataset, manifest)
-    one_line(*run("evaluate", "--model", "dlr", "--task", TASK, "--data", dataset, "--preset", "smoke",
+    one_line_error(*run("evaluate", "--model", "dlr", "--task", TASK, "--data", dataset, "--preset", "smoke",
                   "--steps", "1", "--device", "cpu", "--out", dataset.parent.parent / "run"),
              2, "starts at sample 11, expected 10")
 
 
 def test_a_manifest_that_is_not_json_or_not_a_file(dataset, run):
     (dataset / "manifest.json").write_bytes(b"\xff\x00{")
-    one_line(*run("verify", dataset), 3, "not valid JSON")
+    one_line_error(*run("verify", dataset), 3, "not valid JSON")
     (dataset / "manifest.json").unlink()
     os.mkfifo(dataset / "manifest.json")  # opening a FIFO for reading would block forever
-    one_line(*run("verify", dataset), 3, "not a regular file")
-    one_line(*run("show", dataset), 2, "not a regular file")
+    one_line_error(*run("verify", dataset), 3, "not a regular file")
+    one_line_error(*run("show", dataset), 2, "not a regular file")
 
 
 def test_generate_over_a_malformed_manifest_rebuilds_it(dataset, reference, run):
@@ -628,7 +621,7 @@ def test_a_full_disk_is_one_line_and_the_rerun_completes(small_tmpfs, run, tmp_p
     args = ["generate", "shift", "--length", "256", "--num-samples", "val=160", "--splits", "val",
             "--shard-size", "20", "--workers", "1", "--out", small_tmpfs]
     code, out, err = run(*args)  # 160 samples x 41 KiB: 6.6 MB on a 2 MiB disk
-    one_line(code, out, err, 1, "No space left on device")
+    one_line_error(code, out, err, 1, "No space left on device")
     directory = small_tmpfs / "shift-L256"
     names = os.listdir(directory)
     assert "manifest.json" not in names and "README.md" not in names

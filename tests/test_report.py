@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lrbench.cli import main  # noqa: E402
+from conformance import one_line_error, run_main  # noqa: E402
 from lrbench.evaluate import evaluate  # noqa: E402
 from lrbench.evaluate.summary import summarize  # noqa: E402
 from lrbench.report import PLOT_HINT, collect_rows, comparison_figure, curves_figure, read_curves  # noqa: E402
@@ -49,19 +49,6 @@ def child_rows(run):
     return json.loads((run / "results.json").read_text())["rows"]
 
 
-def run_main(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    got = capsys.readouterr()
-    return exc.value.code, got.out, got.err
-
-
-def one_line(code, out, err, want_code, fragment):
-    lines = err.strip().splitlines()
-    assert code == want_code, (code, err)
-    assert len(lines) == 1 and lines[0].startswith("lrbench: error:") and fragment in lines[0], err
-
-
 def parse_table(text):
     """{(task, column): cell text} and the column names, from the Markdown table."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
@@ -79,7 +66,7 @@ def parse_table(text):
 
 
 def test_the_table_is_mean_and_sample_std_of_the_seeds(runs, capsys):
-    code, out, err = run_main(capsys, "report", runs / "dlr", runs / "attention")
+    code, out, err = run_main(["report", runs / "dlr", runs / "attention"], capsys)
     assert code == 0, err
     cells, head = parse_table(out)
     assert head[:5] == ["task", "config", "metric", "dlr", "attention"]
@@ -98,9 +85,9 @@ def test_rows_met_twice_count_once(runs, capsys):
     # the seeds parent repeats its children's rows; naming a child again repeats them once more
     assert len(collect_rows([runs])) == len(MODELS) * len(TASKS) * len(SEEDS)
     assert len(collect_rows([runs / "dlr", runs / "dlr" / "seed-0", runs / "dlr"])) == len(TASKS) * len(SEEDS)
-    _, once, _ = run_main(capsys, "report", runs / "dlr", runs / "attention")
-    code, twice, err = run_main(capsys, "report", runs / "dlr", runs / "dlr" / "seed-1", runs / "attention",
-                                runs / "attention" / "seed-2")
+    _, once, _ = run_main(["report", runs / "dlr", runs / "attention"], capsys)
+    code, twice, err = run_main(["report", runs / "dlr", runs / "dlr" / "seed-1", runs / "attention",
+                                runs / "attention" / "seed-2"], capsys)
     assert code == 0, err
     assert twice == once
 
@@ -111,7 +98,7 @@ def test_the_same_seed_with_another_result_is_refused(runs, tmp_path, capsys):
     data = json.loads((other / "results.json").read_text())
     data["rows"][0]["test"] += 0.5
     (other / "results.json").write_text(json.dumps(data))
-    one_line(*run_main(capsys, "report", runs / "dlr", other), 2, "with different results")
+    one_line_error(*run_main(["report", runs / "dlr", other], capsys), 2, "with different results")
 
 
 def test_paper_numbers_sit_in_their_own_column(runs, tmp_path, capsys):
@@ -124,7 +111,7 @@ def test_paper_numbers_sit_in_their_own_column(runs, tmp_path, capsys):
             if r["task"] == "shift":
                 r["paper"], r["paper_source"] = 1.0, "Table 1 (test)"
         path.write_text(json.dumps(data))
-    code, out, err = run_main(capsys, "report", copy, runs / "attention")
+    code, out, err = run_main(["report", copy, runs / "attention"], capsys)
     assert code == 0, err
     cells, head = parse_table(out)
     assert head[-1] == "paper (dlr)"
@@ -149,7 +136,7 @@ def assert_png(path):
 def test_out_writes_the_table_the_figure_and_learning_curves(runs, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "reports" / "cmp.md"
-    code, printed, err = run_main(capsys, "report", runs, "--out", out)
+    code, printed, err = run_main(["report", runs, "--out", out], capsys)
     assert code == 0, err
     assert out.read_text() == printed
     assert_png(tmp_path / "reports" / "cmp.png")
@@ -215,11 +202,11 @@ def test_without_matplotlib_the_table_still_prints(runs, tmp_path, capsys, monke
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)  # import fails, as when it is not installed
     out = tmp_path / "cmp.md"
-    one_line(*run_main(capsys, "report", runs, "--out", out), 1, PLOT_HINT)
+    one_line_error(*run_main(["report", runs, "--out", out], capsys), 1, PLOT_HINT)
     assert not list(tmp_path.iterdir())  # nothing half-written
-    code, printed, _ = run_main(capsys, "report", runs)
+    code, printed, _ = run_main(["report", runs], capsys)
     assert code == 0 and "| shift | length=32 | r2 |" in printed
-    code, printed, _ = run_main(capsys, "report", runs, "--out", out, "--no-plots")
+    code, printed, _ = run_main(["report", runs, "--out", out, "--no-plots"], capsys)
     assert code == 0 and out.read_text() == printed and sorted(p.name for p in tmp_path.iterdir()) == ["cmp.md"]
 
 
@@ -244,4 +231,4 @@ def bad_inputs(tmp, runs) -> dict:
     ("not .md", "--out must name a .md file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, capsys, case, fragment):
-    one_line(*run_main(capsys, "report", *bad_inputs(tmp_path, runs)[case]), 2, fragment)
+    one_line_error(*run_main(["report", *bad_inputs(tmp_path, runs)[case]], capsys), 2, fragment)
