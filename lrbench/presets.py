@@ -267,7 +267,7 @@ def _kernel_lr(model: str, lr: float) -> float | None:
     return None if rule is None else rule(lr)
 
 
-def _label(task: str, params: dict) -> str:
+def dataset_label(task: str, params: dict) -> str:
     """The dataset label of a task at these parameters: how Tables 3 and 5 name their rows."""
     spec = spec_of(task)
     return spec.dir_label(build_config(spec, params))
@@ -346,7 +346,7 @@ TABLE5 = {
 
 def _paper_higher(task: str, params: dict, model: str, train_extra: dict) -> Setting:
     """A tagging task's cell of Table 3, trained with its Table 5 row."""
-    spec, key = spec_of(task), _label(task, params)
+    spec, key = spec_of(task), dataset_label(task, params)
     if key not in TABLE5:
         raise LrbenchError(f"preset paper has no setting for task {task} at {key}; Table 5 covers "
                            f"{', '.join(TABLE5)}")
@@ -498,7 +498,7 @@ LRA_ROWS = {
 
 def _lra(task: str, params: dict, model: str) -> Setting:
     """An LRA task with the S4 authors' row for it, for any model (the keys it takes)."""
-    spec, key = spec_of(task), _label(task, params)
+    spec, key = spec_of(task), dataset_label(task, params)
     if key not in LRA_ROWS:
         raise LrbenchError(f"preset lra has no setting for task {task} at {key}; it covers {', '.join(LRA_ROWS)}")
     row = LRA_ROWS[key]

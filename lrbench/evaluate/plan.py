@@ -21,8 +21,8 @@ import numpy as np
 
 from lrbench.dataset import Dataset, open_dataset
 from lrbench.errors import RUNTIME, LrbenchError
-from lrbench.presets import Preset, Setting
-from lrbench.registry import REGISTRY, Task, build_config, canonical_name, config_dict, get_task
+from lrbench.presets import Preset, Setting, dataset_label
+from lrbench.registry import REGISTRY, Task, canonical_name, config_dict, get_task
 
 TORCH_HINT = "lrbench evaluate needs PyTorch: pip install 'lrbench-synth[torch]'"
 SPLITS = ("train", "val", "test")
@@ -257,17 +257,12 @@ def _named_entries(preset: Preset, name: str, model: str) -> list[tuple[str, dic
         task = canonical_name(name)
         return [(task, params) for params in preset.entries(task)]
     except ValueError as exc:
-        labels = {_run_label(preset, task, params, model): (task, params)
+        # the label of the dataset each run trains on, with the sizes the preset gives it
+        labels = {dataset_label(task, preset.setting(task, params, model).task_params): (task, params)
                   for task, params in preset.suite if task in REGISTRY}
         if name in labels:
             return [labels[name]]
         raise LrbenchError(f"{exc}; or one of preset {preset.name}'s runs: {', '.join(labels)}") from None
-
-
-def _run_label(preset: Preset, task: str, params: dict, model: str) -> str:
-    """The dataset label of the task a preset's run trains on (its sizes as the preset sets them)."""
-    spec = REGISTRY[task]
-    return spec.dir_label(build_config(spec, preset.setting(task, params, model).task_params))
 
 
 def _job(spec: ModelSpec, name: str, params: dict, preset: Preset, seed: int, steps: int | None,
