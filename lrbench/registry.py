@@ -375,7 +375,7 @@ BUILTIN = [
         default_splits=dict(LRA_PATHFINDER_SPLITS), finite_splits=("train", "val", "test"),
         dir_label=_lra_pathfinder_label, tiny={"size": 32},
         hints=Hints(block=dict(glu=True, prenorm=True, bidirectional=True), quick={"size": 32}),
-        picture=pathfinder.picture_lra, describe=pathfinder.describe_lra, panels=("inputs: the image",),
+        picture=pathfinder.picture_lra, describe=pathfinder.describe_lra, panels=pathfinder.PANELS[:1],
         summary="LRA Pathfinder / Path-X: are the two circles joined by one dashed path? (1 joined, 0 apart)",
     ),
     TaskSpec(
